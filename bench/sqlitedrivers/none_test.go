@@ -1,0 +1,5 @@
+//go:build !ncruces && !mattn
+
+package sqlitedrivers
+
+var other []driver

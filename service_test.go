@@ -1,0 +1,519 @@
+package latchkey_test
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/latchkey-dev/latchkey"
+	"github.com/latchkey-dev/latchkey/sqlite"
+	"github.com/latchkey-dev/latchkey/token"
+)
+
+// fastArgon keeps tests quick; the real cost is measured in benchmarks.
+var fastArgon = latchkey.Argon2Params{Memory: 64, Time: 1, Threads: 1}
+
+type clock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func (c *clock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.now }
+func (c *clock) Add(d time.Duration) {
+	c.mu.Lock()
+	c.now = c.now.Add(d)
+	c.mu.Unlock()
+}
+
+type testEnv struct {
+	svc      *latchkey.Service
+	store    latchkey.Store
+	clock    *clock
+	verifier *token.Verifier
+}
+
+func newTestService(tb testing.TB, mod func(*latchkey.Config)) *testEnv {
+	tb.Helper()
+	ctx := context.Background()
+	st, err := sqlite.Open(ctx, tb.TempDir()+"/auth.db")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { st.Close() })
+	clk := &clock{now: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)}
+	keys, err := latchkey.LoadKeys(ctx, st, token.ES256, clk.Now())
+	if err != nil {
+		tb.Fatal(err)
+	}
+	cfg := latchkey.Config{
+		Store:      st,
+		Signer:     keys.Signer,
+		Issuer:     "https://auth.test",
+		Audience:   "latchkey",
+		ReuseGrace: 10 * time.Second,
+		Argon2:     fastArgon,
+		Now:        clk.Now,
+	}
+	if mod != nil {
+		mod(&cfg)
+	}
+	svc, err := latchkey.NewService(cfg)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	v := token.NewVerifier(token.StaticKeys(keys.Verify...), token.WithIssuer(cfg.Issuer),
+		token.WithAudience(cfg.Audience), token.WithNow(clk.Now))
+	return &testEnv{svc: svc, store: st, clock: clk, verifier: v}
+}
+
+func (e *testEnv) mustUser(tb testing.TB, name, password string, role latchkey.Role) *latchkey.User {
+	tb.Helper()
+	u, err := e.svc.CreateUser(context.Background(), name, password, role)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return u
+}
+
+func (e *testEnv) mustLogin(tb testing.TB, name, password string) *latchkey.TokenPair {
+	tb.Helper()
+	p, err := e.svc.Login(context.Background(), name, password, latchkey.Client{IP: "192.0.2.1"})
+	if err != nil {
+		tb.Fatalf("login %s: %v", name, err)
+	}
+	return p
+}
+
+func TestLoginIssuesVerifiableTokens(t *testing.T) {
+	e := newTestService(t, nil)
+	u := e.mustUser(t, "John", "password123admin", latchkey.RoleAdmin)
+	// Usernames are matched without regard to case.
+	p := e.mustLogin(t, "john", "password123admin")
+	c, err := e.verifier.Verify(context.Background(), p.AccessToken)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Subject != u.ID || c.Username != "John" || c.Role != "admin" || c.SessionID == "" || c.ID == "" {
+		t.Errorf("claims = %+v", c)
+	}
+	if got := c.ExpiresAt.Sub(c.IssuedAt); got != latchkey.DefaultAccessTTL {
+		t.Errorf("lifetime = %s, want %s", got, latchkey.DefaultAccessTTL)
+	}
+	if len(p.RefreshToken) != 43 {
+		t.Errorf("refresh token %d chars, want 43 (256 bits base64url)", len(p.RefreshToken))
+	}
+}
+
+func TestLoginFailuresLookAlike(t *testing.T) {
+	e := newTestService(t, nil)
+	ctx := context.Background()
+	e.mustUser(t, "anna", "password123member", latchkey.RoleMember)
+	d := e.mustUser(t, "dora", "password123member", latchkey.RoleMember)
+	d.Disabled = true
+	if err := e.store.UpdateUser(ctx, d); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct{ name, user, pass string }{
+		{"unknown user", "nobody", "password123member"},
+		{"wrong password", "anna", "password123wrong"},
+		{"disabled user with right password", "dora", "password123member"},
+		{"username breaking the policy", "a b", "password123member"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := e.svc.Login(ctx, tc.user, tc.pass, latchkey.Client{})
+			if !errors.Is(err, latchkey.ErrInvalidCredentials) {
+				t.Errorf("err = %v, want ErrInvalidCredentials", err)
+			}
+		})
+	}
+}
+
+func TestLoginThrottlesPerUsernameAndAddress(t *testing.T) {
+	ctx := context.Background()
+	// The limiter shares the service's clock.
+	lim := latchkey.NewMemoryLimiter()
+	e := newTestService(t, func(c *latchkey.Config) {
+		c.LoginRatePerUser = latchkey.Rate{Burst: 3, Every: time.Minute}
+		c.LoginRatePerIP = latchkey.Rate{Burst: 5, Every: time.Minute}
+		c.Limiter = lim
+	})
+	e.mustUser(t, "anna", "password123member", latchkey.RoleMember)
+	lim.Now = e.clock.Now
+
+	from := latchkey.Client{IP: "198.51.100.7"}
+	for i := range 3 {
+		if _, err := e.svc.Login(ctx, "anna", "wrong-password", from); !errors.Is(err, latchkey.ErrInvalidCredentials) {
+			t.Fatalf("attempt %d: %v", i, err)
+		}
+	}
+	// The right password does not get through a locked username either.
+	_, err := e.svc.Login(ctx, "ANNA", "password123member", latchkey.Client{IP: "203.0.113.9"})
+	var rl *latchkey.RateLimitedError
+	if !errors.As(err, &rl) || rl.RetryAfter <= 0 || rl.RetryAfter > time.Minute {
+		t.Fatalf("4th attempt: %v, want RateLimitedError within a minute", err)
+	}
+	e.clock.Add(time.Minute)
+	if _, err := e.svc.Login(ctx, "anna", "password123member", from); err != nil {
+		t.Fatalf("after waiting: %v", err)
+	}
+	// A success resets the username's count: two typos later are fine.
+	for range 2 {
+		e.svc.Login(ctx, "anna", "typo-password", latchkey.Client{IP: "203.0.113.10"})
+	}
+	if _, err := e.svc.Login(ctx, "anna", "password123member", latchkey.Client{IP: "203.0.113.10"}); err != nil {
+		t.Fatalf("after two typos: %v", err)
+	}
+
+	// One address spraying many usernames runs out too.
+	spray := latchkey.Client{IP: "192.0.2.66"}
+	var limited bool
+	for i := range 10 {
+		_, err := e.svc.Login(ctx, "user"+strings.Repeat("x", i), "password123", spray)
+		if errors.As(err, &rl) {
+			limited = true
+			if i != 5 {
+				t.Errorf("address limited after %d attempts, want 5", i)
+			}
+			break
+		}
+	}
+	if !limited {
+		t.Error("address never limited")
+	}
+}
+
+func TestPasswordHashUpgradedOnLogin(t *testing.T) {
+	weak := latchkey.Argon2Params{Memory: 32, Time: 1, Threads: 1}
+	e := newTestService(t, nil)
+	ctx := context.Background()
+	u := e.mustUser(t, "anna", "password123member", latchkey.RoleMember)
+	u.PasswordHash = latchkey.HashPassword("password123member", weak)
+	if err := e.store.UpdateUser(ctx, u); err != nil {
+		t.Fatal(err)
+	}
+	e.mustLogin(t, "anna", "password123member")
+	got, err := e.store.UserByID(ctx, u.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(got.PasswordHash, "m=64,t=1,p=1") {
+		t.Errorf("hash not upgraded: %s", got.PasswordHash)
+	}
+	e.mustLogin(t, "anna", "password123member")
+}
+
+func TestRefreshRotates(t *testing.T) {
+	e := newTestService(t, nil)
+	ctx := context.Background()
+	e.mustUser(t, "anna", "password123member", latchkey.RoleMember)
+	p0 := e.mustLogin(t, "anna", "password123member")
+
+	e.clock.Add(time.Minute)
+	p1, err := e.svc.Refresh(ctx, p0.RefreshToken, latchkey.Client{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p1.RefreshToken == p0.RefreshToken || p1.AccessToken == p0.AccessToken {
+		t.Fatal("refresh returned the same tokens")
+	}
+	c0, _ := e.verifier.Verify(ctx, p0.AccessToken)
+	c1, err := e.verifier.Verify(ctx, p1.AccessToken)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c0.SessionID != c1.SessionID || c0.ID == c1.ID {
+		t.Errorf("session %s→%s, jti %s→%s", c0.SessionID, c1.SessionID, c0.ID, c1.ID)
+	}
+	e.clock.Add(time.Minute)
+	if _, err := e.svc.Refresh(ctx, p1.RefreshToken, latchkey.Client{}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestRefreshGraceReturnsSameSuccessor(t *testing.T) {
+	e := newTestService(t, nil)
+	ctx := context.Background()
+	e.mustUser(t, "anna", "password123member", latchkey.RoleMember)
+	p0 := e.mustLogin(t, "anna", "password123member")
+
+	p1, err := e.svc.Refresh(ctx, p0.RefreshToken, latchkey.Client{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.clock.Add(9 * time.Second)
+	retry, err := e.svc.Refresh(ctx, p0.RefreshToken, latchkey.Client{})
+	if err != nil {
+		t.Fatalf("retry within grace: %v", err)
+	}
+	if retry.RefreshToken != p1.RefreshToken {
+		t.Error("retry within grace forked the chain: got a different successor")
+	}
+	if retry.AccessToken == p1.AccessToken {
+		t.Error("retry should carry a fresh access token")
+	}
+	// The successor is still live: the retry did not rotate it.
+	p2, err := e.svc.Refresh(ctx, p1.RefreshToken, latchkey.Client{})
+	if err != nil {
+		t.Fatalf("successor after retry: %v", err)
+	}
+	// Only the immediately previous token is covered: p0 is now two back.
+	if _, err := e.svc.Refresh(ctx, p0.RefreshToken, latchkey.Client{}); !errors.Is(err, latchkey.ErrInvalidGrant) {
+		t.Fatalf("token two back: %v, want ErrInvalidGrant", err)
+	}
+	// ... and presenting it was reuse: the newest token died with the session.
+	if _, err := e.svc.Refresh(ctx, p2.RefreshToken, latchkey.Client{}); !errors.Is(err, latchkey.ErrInvalidGrant) {
+		t.Fatalf("newest token after reuse: %v, want ErrInvalidGrant", err)
+	}
+}
+
+func TestRefreshReuseAfterGraceRevokesSession(t *testing.T) {
+	e := newTestService(t, nil)
+	ctx := context.Background()
+	e.mustUser(t, "anna", "password123member", latchkey.RoleMember)
+	p0 := e.mustLogin(t, "anna", "password123member")
+	other := e.mustLogin(t, "anna", "password123member")
+	p1, err := e.svc.Refresh(ctx, p0.RefreshToken, latchkey.Client{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.clock.Add(11 * time.Second)
+	if _, err := e.svc.Refresh(ctx, p0.RefreshToken, latchkey.Client{}); !errors.Is(err, latchkey.ErrInvalidGrant) {
+		t.Fatalf("reuse: %v", err)
+	}
+	if _, err := e.svc.Refresh(ctx, p1.RefreshToken, latchkey.Client{}); !errors.Is(err, latchkey.ErrInvalidGrant) {
+		t.Fatalf("newest token after reuse: %v, want ErrInvalidGrant", err)
+	}
+	c, _ := e.verifier.Verify(ctx, p1.AccessToken)
+	if err := e.svc.CheckSession(ctx, c.SessionID); !errors.Is(err, latchkey.ErrSessionRevoked) {
+		t.Errorf("CheckSession = %v, want ErrSessionRevoked", err)
+	}
+	// Another login of the same user is a different session and lives on.
+	if _, err := e.svc.Refresh(ctx, other.RefreshToken, latchkey.Client{}); err != nil {
+		t.Errorf("other session: %v", err)
+	}
+}
+
+func TestRefreshConcurrent(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		grace time.Duration
+	}{
+		{"grace 0: exactly one succeeds, the duplicates count as reuse", 0},
+		{"grace 10s: all get the one successor", 10 * time.Second},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newTestService(t, func(c *latchkey.Config) { c.ReuseGrace = tc.grace })
+			ctx := context.Background()
+			e.mustUser(t, "anna", "password123member", latchkey.RoleMember)
+			p0 := e.mustLogin(t, "anna", "password123member")
+
+			const n = 20
+			var wg sync.WaitGroup
+			var ok atomic.Int32
+			successors := make([]string, n)
+			for i := range n {
+				wg.Go(func() {
+					p, err := e.svc.Refresh(ctx, p0.RefreshToken, latchkey.Client{})
+					if err == nil {
+						ok.Add(1)
+						successors[i] = p.RefreshToken
+					} else if !errors.Is(err, latchkey.ErrInvalidGrant) {
+						t.Errorf("refresh: %v", err)
+					}
+				})
+			}
+			wg.Wait()
+			distinct := map[string]bool{}
+			for _, s := range successors {
+				if s != "" {
+					distinct[s] = true
+				}
+			}
+			if len(distinct) != 1 {
+				t.Fatalf("%d distinct successors, want 1 (the chain forked)", len(distinct))
+			}
+			if tc.grace == 0 && ok.Load() != 1 {
+				t.Errorf("%d successes with grace 0, want exactly 1", ok.Load())
+			}
+			if tc.grace > 0 && ok.Load() != n {
+				t.Errorf("%d successes within grace, want %d", ok.Load(), n)
+			}
+			// Within grace the racing tabs all hold the one live successor.
+			// Without grace, the duplicates were second uses of a retired
+			// token, and reuse revokes the session, successor included.
+			for s := range distinct {
+				_, err := e.svc.Refresh(ctx, s, latchkey.Client{})
+				if tc.grace > 0 && err != nil {
+					t.Errorf("successor within grace: %v", err)
+				}
+				if tc.grace == 0 && !errors.Is(err, latchkey.ErrInvalidGrant) {
+					t.Errorf("successor after duplicates with grace 0: %v, want ErrInvalidGrant", err)
+				}
+			}
+		})
+	}
+}
+
+func TestRefreshLifetimes(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		steps   []time.Duration // wait, then refresh
+		wantErr bool
+	}{
+		{"used within idle lifetime keeps going", []time.Duration{6 * 24 * time.Hour, 6 * 24 * time.Hour, 6 * 24 * time.Hour}, false},
+		{"idle past 7 days dies", []time.Duration{7*24*time.Hour + time.Second}, true},
+		{"absolute lifetime ends an active session", []time.Duration{6 * 24 * time.Hour, 6 * 24 * time.Hour, 6 * 24 * time.Hour, 6 * 24 * time.Hour, 6 * 24 * time.Hour, 24 * time.Hour}, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newTestService(t, nil)
+			ctx := context.Background()
+			e.mustUser(t, "anna", "password123member", latchkey.RoleMember)
+			rt := e.mustLogin(t, "anna", "password123member").RefreshToken
+			var err error
+			for _, wait := range tc.steps {
+				e.clock.Add(wait)
+				var p *latchkey.TokenPair
+				if p, err = e.svc.Refresh(ctx, rt, latchkey.Client{}); err != nil {
+					break
+				}
+				rt = p.RefreshToken
+			}
+			if tc.wantErr != errors.Is(err, latchkey.ErrInvalidGrant) {
+				t.Errorf("err = %v, wantErr %v", err, tc.wantErr)
+			}
+		})
+	}
+}
+
+func TestLogout(t *testing.T) {
+	e := newTestService(t, nil)
+	ctx := context.Background()
+	e.mustUser(t, "anna", "password123member", latchkey.RoleMember)
+	a := e.mustLogin(t, "anna", "password123member")
+	b := e.mustLogin(t, "anna", "password123member")
+
+	if err := e.svc.Logout(ctx, a.RefreshToken); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.svc.Refresh(ctx, a.RefreshToken, latchkey.Client{}); !errors.Is(err, latchkey.ErrInvalidGrant) {
+		t.Errorf("refresh after logout: %v", err)
+	}
+	// Idempotent, and unknown or malformed tokens are not errors.
+	for _, tok := range []string{a.RefreshToken, strings.Repeat("A", 43), "short"} {
+		if err := e.svc.Logout(ctx, tok); err != nil {
+			t.Errorf("logout %q: %v", tok, err)
+		}
+	}
+	if _, err := e.svc.Refresh(ctx, b.RefreshToken, latchkey.Client{}); err != nil {
+		t.Errorf("other session after logout: %v", err)
+	}
+
+	c, _ := e.verifier.Verify(ctx, b.AccessToken)
+	if err := e.svc.LogoutAll(ctx, c.Subject); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.svc.CheckSession(ctx, c.SessionID); !errors.Is(err, latchkey.ErrSessionRevoked) {
+		t.Errorf("CheckSession after logout-all: %v", err)
+	}
+}
+
+func TestRegister(t *testing.T) {
+	e := newTestService(t, nil)
+	ctx := context.Background()
+	u, err := e.svc.Register(ctx, "Anna.B-1@x_y", "pässwörd-ünïcode")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if u.Role != latchkey.RoleMember || u.CreatedAt.Location() != time.UTC {
+		t.Errorf("user = %+v", u)
+	}
+	if _, err := e.svc.Register(ctx, "anna.b-1@X_Y", "password123"); !errors.Is(err, latchkey.ErrConflict) {
+		t.Errorf("case-insensitive duplicate: %v", err)
+	}
+	var verr *latchkey.ValidationError
+	for _, tc := range []struct{ name, user, pass string }{
+		{"short username", "ab", "password123"},
+		{"long username", strings.Repeat("a", 65), "password123"},
+		{"cyrillic look-alike", "аnna", "password123"},
+		{"space", "an na", "password123"},
+		{"short password", "newuser", "1234567"},
+		{"short in characters though long in bytes", "newuser", "ééééééé"},
+		{"long password", "newuser", strings.Repeat("p", 129)},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if _, err := e.svc.Register(ctx, tc.user, tc.pass); !errors.As(err, &verr) {
+				t.Errorf("err = %v, want ValidationError", err)
+			}
+		})
+	}
+	closed := newTestService(t, func(c *latchkey.Config) { c.RegistrationClosed = true })
+	if _, err := closed.svc.Register(ctx, "someone", "password123"); !errors.Is(err, latchkey.ErrRegistrationClosed) {
+		t.Errorf("closed registration: %v", err)
+	}
+}
+
+func TestDisabledUserCannotRefresh(t *testing.T) {
+	e := newTestService(t, nil)
+	ctx := context.Background()
+	u := e.mustUser(t, "anna", "password123member", latchkey.RoleMember)
+	p := e.mustLogin(t, "anna", "password123member")
+	u.Disabled = true
+	if err := e.store.UpdateUser(ctx, u); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.svc.Refresh(ctx, p.RefreshToken, latchkey.Client{}); !errors.Is(err, latchkey.ErrInvalidGrant) {
+		t.Errorf("refresh of disabled user: %v", err)
+	}
+}
+
+func TestSessionsSurviveReopen(t *testing.T) {
+	ctx := context.Background()
+	path := t.TempDir() + "/auth.db"
+	open := func() (*latchkey.Service, latchkey.Store) {
+		st, err := sqlite.Open(ctx, path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		keys, err := latchkey.LoadKeys(ctx, st, token.ES256, time.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		svc, err := latchkey.NewService(latchkey.Config{Store: st, Signer: keys.Signer, Issuer: "https://a", Audience: "b", Argon2: fastArgon})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return svc, st
+	}
+	svc, st := open()
+	if _, err := svc.CreateUser(ctx, "anna", "password123member", latchkey.RoleMember); err != nil {
+		t.Fatal(err)
+	}
+	p, err := svc.Login(ctx, "anna", "password123member", latchkey.Client{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	kid1 := firstKID(t, st)
+	st.Close()
+
+	svc, st = open()
+	defer st.Close()
+	if _, err := svc.Refresh(ctx, p.RefreshToken, latchkey.Client{}); err != nil {
+		t.Fatalf("refresh after restart: %v", err)
+	}
+	if kid2 := firstKID(t, st); kid1 != kid2 {
+		t.Errorf("signing key changed across restart: %s → %s", kid1, kid2)
+	}
+}
+
+func firstKID(t *testing.T, st latchkey.Store) string {
+	t.Helper()
+	keys, err := st.SigningKeys(context.Background())
+	if err != nil || len(keys) != 1 {
+		t.Fatalf("keys = %d, %v", len(keys), err)
+	}
+	return keys[0].ID
+}

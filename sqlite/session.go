@@ -1,0 +1,250 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/latchkey-dev/latchkey"
+)
+
+// CreateSession implements latchkey.Store.
+func (s *Store) CreateSession(ctx context.Context, sess *latchkey.Session) error {
+	if err := s.createSession(ctx, sess); err != nil {
+		return fmt.Errorf("create session: %w", err)
+	}
+	return nil
+}
+
+func (s *Store) createSession(ctx context.Context, sess *latchkey.Session) error {
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	_, err = tx.ExecContext(ctx, `
+		INSERT INTO sessions (id, user_id, created_at, last_used_at, expires_at,
+			revoked_at, revoke_reason, user_agent, ip,
+			current_hash, previous_hash, previous_retired_at, previous_successor)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		sess.ID, sess.UserID, timeArg(sess.CreatedAt), timeArg(sess.LastUsedAt), timeArg(sess.ExpiresAt),
+		timeArg(sess.RevokedAt), sess.RevokeReason, sess.UserAgent, sess.IP,
+		sess.CurrentHash, sess.PreviousHash, timeArg(sess.PreviousRetiredAt), sess.PreviousSuccessor)
+	if err := constraintErr(err); err != nil {
+		return err
+	}
+	_, err = tx.ExecContext(ctx,
+		`INSERT INTO refresh_tokens (hash, session_id, issued_at) VALUES (?, ?, ?)`,
+		sess.CurrentHash, sess.ID, timeArg(sess.CreatedAt))
+	if err := constraintErr(err); err != nil {
+		return err
+	}
+	return tx.Commit()
+}
+
+// constraintErr maps a duplicate to ErrConflict and a missing parent row
+// (the user of a new session) to ErrNotFound, keeping the driver's error
+// in the chain for the log.
+func constraintErr(err error) error {
+	switch {
+	case err == nil:
+		return nil
+	case isUnique(err):
+		return fmt.Errorf("%w: %w", latchkey.ErrConflict, err)
+	case isForeignKey(err):
+		return fmt.Errorf("%w: %w", latchkey.ErrNotFound, err)
+	default:
+		return err
+	}
+}
+
+const sessionColumns = `s.id, s.user_id, s.created_at, s.last_used_at, s.expires_at,
+	s.revoked_at, s.revoke_reason, s.user_agent, s.ip,
+	s.current_hash, s.previous_hash, s.previous_retired_at, s.previous_successor`
+
+func scanSession(row interface{ Scan(...any) error }) (*latchkey.Session, error) {
+	var x latchkey.Session
+	err := row.Scan(&x.ID, &x.UserID, timeCol{&x.CreatedAt}, timeCol{&x.LastUsedAt}, timeCol{&x.ExpiresAt},
+		timeCol{&x.RevokedAt}, &x.RevokeReason, &x.UserAgent, &x.IP,
+		&x.CurrentHash, &x.PreviousHash, timeCol{&x.PreviousRetiredAt}, &x.PreviousSuccessor)
+	if err != nil {
+		return nil, err
+	}
+	return &x, nil
+}
+
+// Session implements latchkey.Store.
+func (s *Store) Session(ctx context.Context, id string) (*latchkey.Session, error) {
+	sess, err := scanSession(s.db.QueryRowContext(ctx,
+		`SELECT `+sessionColumns+` FROM sessions s WHERE s.id = ?`, id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, fmt.Errorf("session: %w", latchkey.ErrNotFound)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("session: %w", err)
+	}
+	return sess, nil
+}
+
+// SessionByTokenHash implements latchkey.Store. refresh_tokens holds every
+// token of every kept session, so one lookup covers current, previous and
+// older tokens alike.
+func (s *Store) SessionByTokenHash(ctx context.Context, hash []byte) (*latchkey.Session, error) {
+	sess, err := scanSession(s.db.QueryRowContext(ctx, `
+		SELECT `+sessionColumns+`
+		FROM refresh_tokens t JOIN sessions s ON s.id = t.session_id
+		WHERE t.hash = ?`, hash))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, fmt.Errorf("session by token hash: %w", latchkey.ErrNotFound)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("session by token hash: %w", err)
+	}
+	return sess, nil
+}
+
+// ListSessions implements latchkey.Store.
+func (s *Store) ListSessions(ctx context.Context, userID string) ([]*latchkey.Session, error) {
+	rows, err := s.db.QueryContext(ctx, `
+		SELECT `+sessionColumns+` FROM sessions s
+		WHERE s.user_id = ? AND s.revoked_at IS NULL
+		ORDER BY s.created_at DESC, s.id DESC`, userID)
+	if err != nil {
+		return nil, fmt.Errorf("list sessions: %w", err)
+	}
+	defer rows.Close()
+	var list []*latchkey.Session
+	for rows.Next() {
+		sess, err := scanSession(rows)
+		if err != nil {
+			return nil, fmt.Errorf("list sessions: %w", err)
+		}
+		list = append(list, sess)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("list sessions: %w", err)
+	}
+	return list, nil
+}
+
+// RotateRefreshToken implements latchkey.Store. The conditional UPDATE is
+// the compare-and-swap: under SQLite's single writer, the first
+// transaction to commit changes the row and every later one finds
+// current_hash no longer equal to OldHash.
+func (s *Store) RotateRefreshToken(ctx context.Context, r latchkey.Rotation) error {
+	if err := s.rotate(ctx, r); err != nil {
+		return fmt.Errorf("rotate refresh token: %w", err)
+	}
+	return nil
+}
+
+func (s *Store) rotate(ctx context.Context, r latchkey.Rotation) error {
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	res, err := tx.ExecContext(ctx, `
+		UPDATE sessions SET
+			previous_hash = current_hash,
+			previous_retired_at = ?,
+			previous_successor = ?,
+			current_hash = ?,
+			last_used_at = ?,
+			expires_at = ?
+		WHERE id = ? AND current_hash = ? AND revoked_at IS NULL`,
+		timeArg(r.At), r.SealedSuccessor, r.NewHash, timeArg(r.At), timeArg(r.ExpiresAt),
+		r.SessionID, r.OldHash)
+	if err := constraintErr(err); err != nil {
+		return err
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return err
+	}
+	if n == 0 {
+		// Nothing changed; tell a missing session from a lost race. The
+		// write lock is still ours, so the answer is current.
+		if err := s.exists(ctx, tx, r.SessionID); err != nil {
+			return err
+		}
+		return latchkey.ErrConflict
+	}
+	_, err = tx.ExecContext(ctx,
+		`INSERT INTO refresh_tokens (hash, session_id, issued_at) VALUES (?, ?, ?)`,
+		r.NewHash, r.SessionID, timeArg(r.At))
+	if err := constraintErr(err); err != nil {
+		return err
+	}
+	return tx.Commit()
+}
+
+// querier is what *sql.DB and *sql.Tx share.
+type querier interface {
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+}
+
+// exists returns nil if the session exists, else ErrNotFound.
+func (s *Store) exists(ctx context.Context, q querier, id string) error {
+	var ok bool
+	if err := q.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM sessions WHERE id = ?)`, id).Scan(&ok); err != nil {
+		return err
+	}
+	if !ok {
+		return latchkey.ErrNotFound
+	}
+	return nil
+}
+
+// RevokeSession implements latchkey.Store.
+func (s *Store) RevokeSession(ctx context.Context, id string, at time.Time, reason string) error {
+	res, err := s.db.ExecContext(ctx,
+		`UPDATE sessions SET revoked_at = ?, revoke_reason = ? WHERE id = ? AND revoked_at IS NULL`,
+		timeArg(at), reason, id)
+	if err != nil {
+		return fmt.Errorf("revoke session: %w", err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return fmt.Errorf("revoke session: %w", err)
+	}
+	if n == 0 {
+		// Already revoked (the first revocation stands) or missing.
+		if err := s.exists(ctx, s.db, id); err != nil {
+			return fmt.Errorf("revoke session: %w", err)
+		}
+	}
+	return nil
+}
+
+// RevokeUserSessions implements latchkey.Store.
+func (s *Store) RevokeUserSessions(ctx context.Context, userID string, at time.Time, reason string) (int, error) {
+	res, err := s.db.ExecContext(ctx,
+		`UPDATE sessions SET revoked_at = ?, revoke_reason = ? WHERE user_id = ? AND revoked_at IS NULL`,
+		timeArg(at), reason, userID)
+	if err != nil {
+		return 0, fmt.Errorf("revoke user sessions: %w", err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return 0, fmt.Errorf("revoke user sessions: %w", err)
+	}
+	return int(n), nil
+}
+
+// DeleteExpiredSessions implements latchkey.Store. The foreign key's ON
+// DELETE CASCADE removes the sessions' refresh tokens in the same
+// statement. A session without an expiry (NULL) is never deleted.
+func (s *Store) DeleteExpiredSessions(ctx context.Context, before time.Time) (int, error) {
+	res, err := s.db.ExecContext(ctx, `DELETE FROM sessions WHERE expires_at < ?`, timeArg(before))
+	if err != nil {
+		return 0, fmt.Errorf("delete expired sessions: %w", err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return 0, fmt.Errorf("delete expired sessions: %w", err)
+	}
+	return int(n), nil
+}

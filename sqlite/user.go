@@ -1,0 +1,118 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+
+	"github.com/latchkey-dev/latchkey"
+)
+
+// CreateUser implements latchkey.Store.
+func (s *Store) CreateUser(ctx context.Context, u *latchkey.User) error {
+	_, err := s.db.ExecContext(ctx, `
+		INSERT INTO users (id, username, role, password_hash, disabled, created_at)
+		VALUES (?, ?, ?, ?, ?, ?)`,
+		u.ID, u.Username, string(u.Role), u.PasswordHash, u.Disabled, timeArg(u.CreatedAt))
+	if isUnique(err) {
+		return fmt.Errorf("create user: %w: %w", latchkey.ErrConflict, err)
+	}
+	if err != nil {
+		return fmt.Errorf("create user: %w", err)
+	}
+	return nil
+}
+
+const userColumns = `id, username, role, password_hash, disabled, created_at`
+
+func scanUser(row interface{ Scan(...any) error }) (*latchkey.User, error) {
+	var u latchkey.User
+	var role string
+	if err := row.Scan(&u.ID, &u.Username, &role, &u.PasswordHash, &u.Disabled, timeCol{&u.CreatedAt}); err != nil {
+		return nil, err
+	}
+	u.Role = latchkey.Role(role)
+	return &u, nil
+}
+
+// UserByID implements latchkey.Store.
+func (s *Store) UserByID(ctx context.Context, id string) (*latchkey.User, error) {
+	u, err := scanUser(s.db.QueryRowContext(ctx,
+		`SELECT `+userColumns+` FROM users WHERE id = ?`, id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, fmt.Errorf("user by id: %w", latchkey.ErrNotFound)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("user by id: %w", err)
+	}
+	return u, nil
+}
+
+// UserByUsername implements latchkey.Store. lower() folds ASCII only,
+// as the generated username_key column does.
+func (s *Store) UserByUsername(ctx context.Context, name string) (*latchkey.User, error) {
+	u, err := scanUser(s.db.QueryRowContext(ctx,
+		`SELECT `+userColumns+` FROM users WHERE username_key = lower(?)`, name))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, fmt.Errorf("user by username: %w", latchkey.ErrNotFound)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("user by username: %w", err)
+	}
+	return u, nil
+}
+
+// UpdateUser implements latchkey.Store.
+func (s *Store) UpdateUser(ctx context.Context, u *latchkey.User) error {
+	res, err := s.db.ExecContext(ctx,
+		`UPDATE users SET role = ?, password_hash = ?, disabled = ? WHERE id = ?`,
+		string(u.Role), u.PasswordHash, u.Disabled, u.ID)
+	if err != nil {
+		return fmt.Errorf("update user: %w", err)
+	}
+	// SQLite counts rows the WHERE matched, changed or not.
+	n, err := res.RowsAffected()
+	if err != nil {
+		return fmt.Errorf("update user: %w", err)
+	}
+	if n == 0 {
+		return fmt.Errorf("update user: %w", latchkey.ErrNotFound)
+	}
+	return nil
+}
+
+// ListUsers implements latchkey.Store. A limit of 0 or less returns no
+// users. Ids compare bytewise (SQLite's BINARY collation), as Go strings do.
+func (s *Store) ListUsers(ctx context.Context, afterID string, limit int) ([]*latchkey.User, error) {
+	if limit <= 0 {
+		return nil, nil
+	}
+	rows, err := s.db.QueryContext(ctx,
+		`SELECT `+userColumns+` FROM users WHERE id > ? ORDER BY id LIMIT ?`, afterID, limit)
+	if err != nil {
+		return nil, fmt.Errorf("list users: %w", err)
+	}
+	defer rows.Close()
+	var users []*latchkey.User
+	for rows.Next() {
+		u, err := scanUser(rows)
+		if err != nil {
+			return nil, fmt.Errorf("list users: %w", err)
+		}
+		users = append(users, u)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("list users: %w", err)
+	}
+	return users, nil
+}
+
+// CountUsers implements latchkey.Store.
+func (s *Store) CountUsers(ctx context.Context) (int, error) {
+	var n int
+	if err := s.db.QueryRowContext(ctx, `SELECT count(*) FROM users`).Scan(&n); err != nil {
+		return 0, fmt.Errorf("count users: %w", err)
+	}
+	return n, nil
+}

@@ -1,0 +1,118 @@
+package latchkey
+
+import (
+	"context"
+	"time"
+)
+
+// Store keeps users, sessions, refresh tokens and signing keys. Every
+// backend passes storetest.Run, which checks each promise written here.
+//
+// Times go in and come out in UTC, truncated to the microsecond by the
+// caller (the Service does it), so that every backend round-trips them
+// exactly. A zero time.Time means "not set" and is stored as NULL.
+//
+// A Store provides atomic primitives; the rules (rotation, grace window,
+// reuse detection) live in Service.
+type Store interface {
+	// CreateUser inserts u. It returns ErrConflict if the id is taken or the
+	// username is taken regardless of case.
+	CreateUser(ctx context.Context, u *User) error
+
+	// UserByID returns the user with id, or ErrNotFound.
+	UserByID(ctx context.Context, id string) (*User, error)
+
+	// UserByUsername returns the user whose username equals name without
+	// regard to ASCII case, or ErrNotFound.
+	UserByUsername(ctx context.Context, name string) (*User, error)
+
+	// UpdateUser writes u's Role, PasswordHash and Disabled. It returns
+	// ErrNotFound if there is no user with u.ID. Username and CreatedAt
+	// never change.
+	UpdateUser(ctx context.Context, u *User) error
+
+	// ListUsers returns up to limit users whose id sorts after afterID
+	// ("" for the first page), in ascending id order.
+	ListUsers(ctx context.Context, afterID string, limit int) ([]*User, error)
+
+	// CountUsers returns the number of users.
+	CountUsers(ctx context.Context) (int, error)
+
+	// CreateSession inserts s together with its first refresh token,
+	// s.CurrentHash. It returns ErrNotFound if s.UserID does not exist and
+	// ErrConflict if the session id or the token hash already exists.
+	CreateSession(ctx context.Context, s *Session) error
+
+	// Session returns the session with id, revoked or not, or ErrNotFound.
+	Session(ctx context.Context, id string) (*Session, error)
+
+	// SessionByTokenHash returns the session that any refresh token ever
+	// issued with this SHA-256 hash belongs to (current, previous or older),
+	// or ErrNotFound. Older tokens must stay findable for as long as their
+	// session is kept, so that presenting one is recognised as reuse.
+	SessionByTokenHash(ctx context.Context, hash []byte) (*Session, error)
+
+	// ListSessions returns the user's sessions that are not revoked, newest
+	// first. Expired sessions may be included; the caller filters by time.
+	ListSessions(ctx context.Context, userID string) ([]*Session, error)
+
+	// RotateRefreshToken atomically replaces the session's current refresh
+	// token: only if the session is not revoked and its CurrentHash still
+	// equals r.OldHash, it moves OldHash to PreviousHash (with
+	// PreviousRetiredAt = r.At and PreviousSuccessor = r.SealedSuccessor),
+	// makes r.NewHash current, sets LastUsedAt = r.At and records r.NewHash
+	// as a token of the session. Otherwise it changes nothing and returns
+	// ErrConflict (ErrNotFound if the session does not exist). Across
+	// concurrent callers, and across server replicas sharing the database,
+	// exactly one rotation of a given OldHash succeeds.
+	RotateRefreshToken(ctx context.Context, r Rotation) error
+
+	// RevokeSession marks the session revoked at the given time with a
+	// reason, unless it already is (the first revocation is kept). It
+	// returns ErrNotFound if the session does not exist.
+	RevokeSession(ctx context.Context, id string, at time.Time, reason string) error
+
+	// RevokeUserSessions revokes every session of the user that is not
+	// revoked yet and returns how many it revoked.
+	RevokeUserSessions(ctx context.Context, userID string, at time.Time, reason string) (int, error)
+
+	// DeleteExpiredSessions removes sessions (and their tokens) whose
+	// ExpiresAt is before the given time, returning how many it removed.
+	DeleteExpiredSessions(ctx context.Context, before time.Time) (int, error)
+
+	// CreateSigningKey stores a signing key. It returns ErrConflict if a key
+	// with the same ID exists.
+	CreateSigningKey(ctx context.Context, k *SigningKey) error
+
+	// SigningKeys returns all stored signing keys, newest first.
+	SigningKeys(ctx context.Context) ([]*SigningKey, error)
+
+	// Ping reports whether the database answers.
+	Ping(ctx context.Context) error
+
+	// Close releases the database.
+	Close() error
+}
+
+// Rotation is one step of a refresh token chain, see Store.RotateRefreshToken.
+type Rotation struct {
+	SessionID       string
+	OldHash         []byte
+	NewHash         []byte
+	SealedSuccessor []byte
+	At              time.Time
+	// ExpiresAt is the session's new expiry: the idle deadline moves with
+	// use, capped by the absolute one.
+	ExpiresAt time.Time
+}
+
+// SigningKey is a private key (or, never stored, a shared secret) the
+// server signs access tokens with.
+type SigningKey struct {
+	ID  string // the kid: RFC 7638 thumbprint of the public key
+	Alg string // ES256, EdDSA or RS256
+	// Private is the PKCS #8 DER encoding of the private key. It is read
+	// only by the auth server and never served.
+	Private   []byte
+	CreatedAt time.Time
+}
