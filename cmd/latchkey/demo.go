@@ -1,0 +1,79 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"sync"
+
+	"github.com/latchkey-dev/latchkey"
+)
+
+// The tutorials' users. They exist only in demo mode.
+var demoUsers = []struct {
+	username, password string
+	role               latchkey.Role
+}{
+	{"john", "password123admin", latchkey.RoleAdmin},
+	{"anna", "password123member", latchkey.RoleMember},
+}
+
+func cmdDemo(ctx context.Context, args []string, e env) error {
+	cfg, _, err := loadConfig("demo", demoSettings, args, e.getenv, e.stderr)
+	if err != nil {
+		return err
+	}
+	logger := newLogger(e.stderr, cfg.LogLevel)
+
+	auth, err := newAuth(ctx, cfg, logger)
+	if err != nil {
+		return err
+	}
+	defer auth.close()
+	for _, u := range demoUsers {
+		if _, err := auth.svc.EnsureUser(ctx, u.username, u.password, u.role); err != nil {
+			return fmt.Errorf("demo user %s: %w", u.username, err)
+		}
+	}
+	authLn, err := listen("LATCHKEY_ADDR", cfg.Addr)
+	if err != nil {
+		return err
+	}
+	// The books server fetches the JWKS over HTTP exactly as it would from
+	// a separate auth server, at the address the auth server really got.
+	_, port, _ := net.SplitHostPort(authLn.Addr().String())
+	jwksBase := "http://127.0.0.1:" + port
+	keys, ready, err := booksKeys(cfg, &jwksBase)
+	if err != nil {
+		authLn.Close()
+		return err
+	}
+	b, err := newBooks(ctx, cfg, keys, ready, logger.With("server", "books"), true)
+	if err != nil {
+		authLn.Close()
+		return err
+	}
+	defer b.close()
+	booksLn, err := listen("LATCHKEY_BOOKS_ADDR", cfg.BooksAddr)
+	if err != nil {
+		authLn.Close()
+		return err
+	}
+	if e.ready != nil {
+		e.ready(map[string]string{"auth": authLn.Addr().String(), "books": booksLn.Addr().String()})
+	}
+	fmt.Fprintf(e.stdout, "Latchkey demo: auth server on %s, books server on %s\nDemo users: john / password123admin (admin), anna / password123member (member)\n",
+		authLn.Addr(), booksLn.Addr())
+
+	var wg sync.WaitGroup
+	errs := make([]error, 2)
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	wg.Go(func() { errs[0] = serveUntilDone(ctx, logger.With("server", "auth"), authLn, auth.handler); cancel() })
+	wg.Go(func() { errs[1] = serveUntilDone(ctx, logger.With("server", "books"), booksLn, b.handler); cancel() })
+	wg.Wait()
+	if errs[0] != nil {
+		return errs[0]
+	}
+	return errs[1]
+}

@@ -1,0 +1,188 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/latchkey-dev/latchkey"
+	"github.com/latchkey-dev/latchkey/server"
+	"github.com/latchkey-dev/latchkey/sqlite"
+)
+
+func cmdServe(ctx context.Context, args []string, e env) error {
+	cfg, _, err := loadConfig("serve", authSettings, args, e.getenv, e.stderr)
+	if err != nil {
+		return err
+	}
+	logger := newLogger(e.stderr, cfg.LogLevel)
+	auth, err := newAuth(ctx, cfg, logger)
+	if err != nil {
+		return err
+	}
+	defer auth.close()
+	ln, err := listen("LATCHKEY_ADDR", cfg.Addr)
+	if err != nil {
+		return err
+	}
+	if e.ready != nil {
+		e.ready(map[string]string{"auth": ln.Addr().String()})
+	}
+	return serveUntilDone(ctx, logger.With("server", "auth"), ln, auth.handler)
+}
+
+// authServer is the assembled auth server and what must be closed after it.
+type authServer struct {
+	svc     *latchkey.Service
+	keys    *latchkey.Keys
+	handler http.Handler
+	close   func()
+}
+
+func newAuth(ctx context.Context, cfg *config, logger *slog.Logger) (*authServer, error) {
+	store, err := openStore(ctx, cfg.DatabaseURL)
+	if err != nil {
+		return nil, err
+	}
+	svc, keys, err := newService(ctx, cfg, store, logger)
+	if err != nil {
+		store.Close()
+		return nil, err
+	}
+	if cfg.AdminUsername != "" {
+		created, err := svc.EnsureUser(ctx, cfg.AdminUsername, cfg.AdminPassword, latchkey.RoleAdmin)
+		if err != nil {
+			store.Close()
+			return nil, fmt.Errorf("create admin %s: %w", cfg.AdminUsername, err)
+		}
+		if created {
+			logger.Info("created admin user", "username", cfg.AdminUsername)
+		}
+	}
+	h, err := server.New(server.Config{Service: svc, Keys: keys, Issuer: cfg.Issuer, Audience: cfg.Audience, Logger: logger.With("server", "auth")})
+	if err != nil {
+		store.Close()
+		return nil, err
+	}
+	sweepCtx, stopSweep := context.WithCancel(context.Background())
+	go sweepSessions(sweepCtx, store, logger)
+	return &authServer{svc: svc, keys: keys, handler: h, close: func() {
+		stopSweep()
+		store.Close()
+	}}, nil
+}
+
+// newService loads the keys (generating one on first start) and builds the
+// Service from the configuration.
+func newService(ctx context.Context, cfg *config, store latchkey.Store, logger *slog.Logger) (*latchkey.Service, *latchkey.Keys, error) {
+	var keys *latchkey.Keys
+	var err error
+	if cfg.Secret != nil {
+		keys, err = latchkey.SharedSecretKeys(cfg.Secret)
+	} else {
+		keys, err = latchkey.LoadKeys(ctx, store, cfg.SigningAlg, time.Now())
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	svc, err := latchkey.NewService(latchkey.Config{
+		Store:              store,
+		Signer:             keys.Signer,
+		Logger:             logger,
+		Issuer:             cfg.Issuer,
+		Audience:           cfg.Audience,
+		AccessTTL:          cfg.AccessTTL,
+		RefreshIdleTTL:     cfg.RefreshIdleTTL,
+		SessionMaxAge:      cfg.SessionMaxAge,
+		ReuseGrace:         cfg.ReuseGrace,
+		RegistrationClosed: !cfg.RegistrationOpen,
+	})
+	return svc, keys, err
+}
+
+// openStore opens the auth database named by LATCHKEY_DATABASE_URL. A
+// failure is a configuration error: the start stops with exit code 2.
+func openStore(ctx context.Context, dbURL string) (latchkey.Store, error) {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	st, err := sqlite.Open(ctx, sqlitePath(dbURL))
+	if err != nil {
+		return nil, usageErr("LATCHKEY_DATABASE_URL: %v", err)
+	}
+	return st, nil
+}
+
+// sweepSessions deletes expired sessions hourly so that the table holds
+// only what can still be used or recognised as reuse.
+func sweepSessions(ctx context.Context, store latchkey.Store, logger *slog.Logger) {
+	t := time.NewTicker(time.Hour)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			// A day's margin keeps recently expired chains recognisable.
+			n, err := store.DeleteExpiredSessions(ctx, time.Now().Add(-24*time.Hour))
+			if err != nil {
+				logger.Warn("sweep expired sessions", "err", err)
+			} else if n > 0 {
+				logger.Info("swept expired sessions", "count", n)
+			}
+		}
+	}
+}
+
+func listen(variable, addr string) (net.Listener, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, usageErr("%s: %v", variable, err)
+	}
+	return ln, nil
+}
+
+// Server timeouts: slow clients cannot hold connections open, and no
+// request takes longer than a login's argon2id under load.
+const (
+	readHeaderTimeout = 5 * time.Second
+	readTimeout       = 15 * time.Second
+	writeTimeout      = 30 * time.Second
+	idleTimeout       = 120 * time.Second
+	shutdownTimeout   = 15 * time.Second
+)
+
+// serveUntilDone serves h on ln until ctx is cancelled, then stops
+// accepting and waits for requests in flight to finish.
+func serveUntilDone(ctx context.Context, logger *slog.Logger, ln net.Listener, h http.Handler) error {
+	srv := &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: readHeaderTimeout,
+		ReadTimeout:       readTimeout,
+		WriteTimeout:      writeTimeout,
+		IdleTimeout:       idleTimeout,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	logger.Info("listening", "addr", ln.Addr().String())
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	logger.Info("shutting down")
+	sctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	if err := <-errc; !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}

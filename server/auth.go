@@ -1,0 +1,189 @@
+package server
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/latchkey-dev/latchkey"
+	"github.com/latchkey-dev/latchkey/bearer"
+	"github.com/latchkey-dev/latchkey/token"
+)
+
+type credentials struct {
+	Username string `json:"username"`
+	Password string `json:"password"`
+}
+
+func (c credentials) check() error {
+	if c.Username == "" || c.Password == "" {
+		return badRequest("Both username and password are required.")
+	}
+	return nil
+}
+
+// userJSON is a user as the contract shows it; the password hash never
+// leaves the server.
+type userJSON struct {
+	ID        string `json:"id"`
+	Username  string `json:"username"`
+	Role      string `json:"role"`
+	CreatedAt string `json:"createdAt"`
+}
+
+func userBody(u *latchkey.User) userJSON {
+	return userJSON{ID: u.ID, Username: u.Username, Role: string(u.Role), CreatedAt: rfc3339(u.CreatedAt)}
+}
+
+func rfc3339(t time.Time) string { return t.UTC().Format(time.RFC3339) }
+
+type tokenJSON struct {
+	AccessToken  string `json:"accessToken"`
+	RefreshToken string `json:"refreshToken"`
+	TokenType    string `json:"tokenType"`
+	ExpiresIn    int64  `json:"expiresIn"`
+}
+
+func writeTokens(w http.ResponseWriter, p *latchkey.TokenPair) {
+	w.Header().Set("Cache-Control", "no-store")
+	w.Header().Set("Pragma", "no-cache")
+	encode(w, http.StatusOK, tokenJSON{
+		AccessToken:  p.AccessToken,
+		RefreshToken: p.RefreshToken,
+		TokenType:    "Bearer",
+		ExpiresIn:    int64(p.ExpiresIn / time.Second),
+	})
+}
+
+func handleRegister(svc *latchkey.Service, logger *slog.Logger) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var in credentials
+		if err := decode(w, r, &in); err != nil {
+			writeError(w, r, logger, err)
+			return
+		}
+		if err := in.check(); err != nil {
+			writeError(w, r, logger, err)
+			return
+		}
+		u, err := svc.Register(r.Context(), in.Username, in.Password)
+		if err != nil {
+			writeError(w, r, logger, err)
+			return
+		}
+		encode(w, http.StatusCreated, userBody(u))
+	})
+}
+
+func handleLogin(svc *latchkey.Service, logger *slog.Logger) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var in credentials
+		if err := decode(w, r, &in); err != nil {
+			writeError(w, r, logger, err)
+			return
+		}
+		if err := in.check(); err != nil {
+			writeError(w, r, logger, err)
+			return
+		}
+		pair, err := svc.Login(r.Context(), in.Username, in.Password, clientOf(r))
+		if err != nil {
+			writeError(w, r, logger, err)
+			return
+		}
+		writeTokens(w, pair)
+	})
+}
+
+// refreshBody accepts the contract's refreshToken and the tutorials' token.
+type refreshBody struct {
+	RefreshToken string `json:"refreshToken"`
+	Token        string `json:"token"`
+}
+
+func (b refreshBody) value() (string, error) {
+	switch {
+	case b.RefreshToken != "" && b.Token != "" && b.RefreshToken != b.Token:
+		return "", badRequest("Send the refresh token as refreshToken or token, not two different ones.")
+	case b.RefreshToken != "":
+		return b.RefreshToken, nil
+	case b.Token != "":
+		return b.Token, nil
+	default:
+		return "", badRequest("refreshToken is required.")
+	}
+}
+
+func handleToken(svc *latchkey.Service, logger *slog.Logger) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var in refreshBody
+		if err := decode(w, r, &in); err != nil {
+			writeError(w, r, logger, err)
+			return
+		}
+		tok, err := in.value()
+		if err != nil {
+			writeError(w, r, logger, err)
+			return
+		}
+		pair, err := svc.Refresh(r.Context(), tok, clientOf(r))
+		if err != nil {
+			writeError(w, r, logger, err)
+			return
+		}
+		writeTokens(w, pair)
+	})
+}
+
+func handleLogout(svc *latchkey.Service, logger *slog.Logger) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var in refreshBody
+		if err := decode(w, r, &in); err != nil {
+			writeError(w, r, logger, err)
+			return
+		}
+		tok, err := in.value()
+		if err != nil {
+			writeError(w, r, logger, err)
+			return
+		}
+		if err := svc.Logout(r.Context(), tok); err != nil {
+			writeError(w, r, logger, err)
+			return
+		}
+		w.WriteHeader(http.StatusNoContent)
+	})
+}
+
+func handleLogoutAll(svc *latchkey.Service, logger *slog.Logger) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		claims, _ := bearer.ClaimsFrom(r.Context())
+		if err := svc.LogoutAll(r.Context(), claims.Subject); err != nil {
+			writeError(w, r, logger, err)
+			return
+		}
+		w.WriteHeader(http.StatusNoContent)
+	})
+}
+
+func handleMe(svc *latchkey.Service, logger *slog.Logger) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		claims, _ := bearer.ClaimsFrom(r.Context())
+		u, err := svc.User(r.Context(), claims.Subject)
+		if err != nil {
+			writeError(w, r, logger, err)
+			return
+		}
+		w.Header().Set("Cache-Control", "no-store")
+		encode(w, http.StatusOK, userBody(u))
+	})
+}
+
+// sessionCheck makes the auth server's Bearer endpoints refuse access
+// tokens whose session is over.
+func sessionCheck(svc *latchkey.Service) func(context.Context, *token.Claims) error {
+	return func(ctx context.Context, c *token.Claims) error {
+		return svc.CheckSession(ctx, c.SessionID)
+	}
+}

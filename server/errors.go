@@ -1,0 +1,82 @@
+package server
+
+import (
+	"errors"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/latchkey-dev/latchkey"
+	"github.com/latchkey-dev/latchkey/bearer"
+)
+
+// Error is an answer for the client: the contract's status, error code and
+// a description for a person, plus the cause, which only the log sees.
+type Error struct {
+	Status      int
+	Code        string
+	Description string
+	RetryAfter  time.Duration
+	Cause       error
+}
+
+func (e *Error) Error() string {
+	if e.Cause != nil {
+		return e.Code + ": " + e.Cause.Error()
+	}
+	return e.Code + ": " + e.Description
+}
+
+func (e *Error) Unwrap() error { return e.Cause }
+
+func badRequest(format string) *Error {
+	return &Error{Status: http.StatusBadRequest, Code: "invalid_request", Description: format}
+}
+
+// errorFor is the one table from domain errors to the wire contract. An
+// error it does not know is a 500 whose description says nothing of the
+// cause.
+func errorFor(err error) *Error {
+	var (
+		apiErr *Error
+		verr   *latchkey.ValidationError
+		rlErr  *latchkey.RateLimitedError
+	)
+	switch {
+	case errors.As(err, &apiErr):
+		return apiErr
+	case errors.As(err, &verr):
+		return &Error{Status: http.StatusBadRequest, Code: "invalid_request", Description: verr.Error(), Cause: err}
+	case errors.As(err, &rlErr):
+		return &Error{Status: http.StatusTooManyRequests, Code: "rate_limited",
+			Description: "Too many login attempts. Try again later.", RetryAfter: rlErr.RetryAfter, Cause: err}
+	case errors.Is(err, latchkey.ErrInvalidCredentials):
+		return &Error{Status: http.StatusUnauthorized, Code: "invalid_credentials", Description: "Invalid username or password.", Cause: err}
+	case errors.Is(err, latchkey.ErrInvalidGrant):
+		return &Error{Status: http.StatusUnauthorized, Code: "invalid_grant", Description: "The refresh token is invalid, expired or revoked.", Cause: err}
+	case errors.Is(err, latchkey.ErrRegistrationClosed):
+		return &Error{Status: http.StatusForbidden, Code: "forbidden", Description: "Registration is closed on this server.", Cause: err}
+	case errors.Is(err, latchkey.ErrConflict):
+		return &Error{Status: http.StatusConflict, Code: "conflict", Description: "That username is taken.", Cause: err}
+	case errors.Is(err, latchkey.ErrNotFound):
+		return &Error{Status: http.StatusNotFound, Code: "not_found", Description: "Not found.", Cause: err}
+	default:
+		return &Error{Status: http.StatusInternalServerError, Code: "server_error", Description: "The server could not complete the request.", Cause: err}
+	}
+}
+
+// writeError answers with err mapped through errorFor. Server errors are
+// logged with their cause; client errors are not worth a log line beyond
+// the access log.
+func writeError(w http.ResponseWriter, r *http.Request, logger *slog.Logger, err error) {
+	e := errorFor(err)
+	if e.Status >= 500 {
+		logger.ErrorContext(r.Context(), "request failed", "method", r.Method, "path", r.URL.Path, "err", e.Cause)
+	}
+	if e.RetryAfter > 0 {
+		secs := int64((e.RetryAfter + time.Second - 1) / time.Second)
+		w.Header().Set("Retry-After", strconv.FormatInt(secs, 10))
+	}
+	bearer.WriteError(w, e.Status, e.Code, e.Description)
+}

@@ -1,0 +1,131 @@
+package server
+
+import (
+	"crypto/rand"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/latchkey-dev/latchkey/bearer"
+)
+
+// statusRecorder remembers what a handler answered, for the access log.
+type statusRecorder struct {
+	http.ResponseWriter
+	status int
+	bytes  int
+}
+
+func (s *statusRecorder) WriteHeader(code int) {
+	if s.status == 0 {
+		s.status = code
+	}
+	s.ResponseWriter.WriteHeader(code)
+}
+
+func (s *statusRecorder) Write(b []byte) (int, error) {
+	if s.status == 0 {
+		s.status = http.StatusOK
+	}
+	n, err := s.ResponseWriter.Write(b)
+	s.bytes += n
+	return n, err
+}
+
+func (s *statusRecorder) Unwrap() http.ResponseWriter { return s.ResponseWriter }
+
+// AccessLog logs one line per request: method, path, status, duration and
+// a request id, which it also returns in X-Request-Id. It never logs the
+// query string, headers or bodies, where tokens and passwords travel. A
+// panic in h becomes a 500 with the contract's body instead of a dropped
+// connection. cmd/latchkey wraps the books server with it too.
+func AccessLog(logger *slog.Logger, h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		id := requestID(r.Header.Get("X-Request-Id"))
+		w.Header().Set("X-Request-Id", id)
+		w.Header().Set("X-Content-Type-Options", "nosniff")
+		rec := &statusRecorder{ResponseWriter: w}
+		defer func() {
+			if p := recover(); p != nil {
+				if p == http.ErrAbortHandler {
+					panic(p)
+				}
+				logger.ErrorContext(r.Context(), "panic serving request", "request_id", id, "panic", p)
+				if rec.status == 0 {
+					bearer.WriteError(rec, http.StatusInternalServerError, "server_error", "The server could not complete the request.")
+				}
+			}
+			logger.InfoContext(r.Context(), "request",
+				"method", r.Method,
+				"path", r.URL.Path,
+				"status", rec.status,
+				"duration", time.Since(start),
+				"bytes", rec.bytes,
+				"request_id", id)
+		}()
+		h.ServeHTTP(rec, r)
+	})
+}
+
+// requestID keeps a caller's id if it is short and plain, so a trace can
+// cross services; anything else is replaced, so the log cannot be forged.
+func requestID(in string) string {
+	if len(in) > 0 && len(in) <= 64 {
+		ok := true
+		for i := 0; i < len(in) && ok; i++ {
+			c := in[i]
+			ok = 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-' || c == '_' || c == '.'
+		}
+		if ok {
+			return in
+		}
+	}
+	return rand.Text()[:20]
+}
+
+// jsonMuxErrors turns the mux's plain-text 404 and 405 answers into the
+// contract's JSON error bodies, keeping the Allow header of a 405.
+func jsonMuxErrors(mux *http.ServeMux) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h, pattern := mux.Handler(r)
+		if pattern != "" {
+			h.ServeHTTP(w, r)
+			return
+		}
+		probe := &headerProbe{header: http.Header{}}
+		h.ServeHTTP(probe, r)
+		switch probe.status {
+		case http.StatusNotFound:
+			bearer.WriteError(w, http.StatusNotFound, "not_found", "No such endpoint.")
+		case http.StatusMethodNotAllowed:
+			w.Header().Set("Allow", probe.header.Get("Allow"))
+			bearer.WriteError(w, http.StatusMethodNotAllowed, "method_not_allowed", "This endpoint does not accept "+r.Method+".")
+		default:
+			// A redirect to the cleaned path, for example.
+			for k, v := range probe.header {
+				w.Header()[k] = v
+			}
+			w.WriteHeader(probe.status)
+		}
+	})
+}
+
+// headerProbe captures status and headers and drops the body.
+type headerProbe struct {
+	header http.Header
+	status int
+}
+
+func (p *headerProbe) Header() http.Header { return p.header }
+func (p *headerProbe) Write(b []byte) (int, error) {
+	if p.status == 0 {
+		p.status = http.StatusOK
+	}
+	return len(b), nil
+}
+func (p *headerProbe) WriteHeader(code int) {
+	if p.status == 0 {
+		p.status = code
+	}
+}

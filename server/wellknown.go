@@ -1,0 +1,90 @@
+package server
+
+import (
+	"context"
+	_ "embed"
+	"encoding/json"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/latchkey-dev/latchkey/token"
+)
+
+// wellKnown returns the JWKS and discovery handlers. Both documents are
+// built once: they change only when the server restarts with other keys.
+func wellKnown(cfg Config) (jwks, discovery http.Handler) {
+	set := token.JWKS{Keys: []token.JWK{}}
+	for _, k := range cfg.Keys.Verify {
+		if k.Alg == token.HS256 {
+			continue // shared secrets are never published
+		}
+		j, err := token.PublicJWK(k)
+		if err != nil {
+			continue
+		}
+		set.Keys = append(set.Keys, j)
+	}
+	jwksBody, _ := json.Marshal(set)
+
+	// The subset of OpenID Connect Discovery 1.0 that describes what this
+	// server does; fields for flows it does not implement are left out
+	// rather than filled with guesses.
+	disco := map[string]any{
+		"issuer":                                cfg.Issuer,
+		"jwks_uri":                              cfg.Issuer + "/.well-known/jwks.json",
+		"token_endpoint":                        cfg.Issuer + "/token",
+		"userinfo_endpoint":                     cfg.Issuer + "/me",
+		"revocation_endpoint":                   cfg.Issuer + "/logout",
+		"grant_types_supported":                 []string{"password", "refresh_token"},
+		"token_endpoint_auth_methods_supported": []string{"none"},
+		"id_token_signing_alg_values_supported": []string{cfg.Keys.Signer.Alg()},
+		"subject_types_supported":               []string{"public"},
+		"response_types_supported":              []string{"token"},
+		"claims_supported":                      []string{"iss", "sub", "aud", "exp", "iat", "nbf", "jti", "sid", "username", "role"},
+	}
+	discoBody, _ := json.Marshal(disco)
+
+	static := func(body []byte) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			// Resource servers cache keys themselves and refetch on an
+			// unknown kid, so a short public cache is safe.
+			w.Header().Set("Cache-Control", "public, max-age=300")
+			w.Header().Set("Content-Type", "application/json")
+			w.Write(body)
+		})
+	}
+	return static(jwksBody), static(discoBody)
+}
+
+func handleHealthz() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		encode(w, http.StatusOK, map[string]string{"status": "ok"})
+	})
+}
+
+// readyTimeout keeps /readyz answering quickly when the database hangs.
+const readyTimeout = 2 * time.Second
+
+func handleReadyz(ready readiness, logger *slog.Logger) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ctx, cancel := context.WithTimeout(r.Context(), readyTimeout)
+		defer cancel()
+		if err := ready(ctx); err != nil {
+			logger.WarnContext(r.Context(), "not ready", "err", err)
+			encode(w, http.StatusServiceUnavailable, map[string]string{"status": "unavailable"})
+			return
+		}
+		encode(w, http.StatusOK, map[string]string{"status": "ok"})
+	})
+}
+
+//go:embed openapi.json
+var openAPI []byte
+
+func handleOpenAPI() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.Write(openAPI)
+	})
+}
