@@ -10,7 +10,8 @@ import (
 //
 // Times go in and come out in UTC, truncated to the microsecond by the
 // caller (the Service does it), so that every backend round-trips them
-// exactly. A zero time.Time means "not set" and is stored as NULL.
+// exactly. The optional times (Session.RevokedAt, PreviousRetiredAt) are
+// zero when not set and stored as NULL; creation times are required.
 //
 // A Store provides atomic primitives; the rules (rotation, grace window,
 // reuse detection) live in Service.
@@ -32,7 +33,7 @@ type Store interface {
 	UpdateUser(ctx context.Context, u *User) error
 
 	// ListUsers returns up to limit users whose id sorts after afterID
-	// ("" for the first page), in ascending id order.
+	// ("" for the first page), in ascending id order; none if limit <= 0.
 	ListUsers(ctx context.Context, afterID string, limit int) ([]*User, error)
 
 	// CountUsers returns the number of users.
@@ -48,8 +49,9 @@ type Store interface {
 
 	// SessionByTokenHash returns the session that any refresh token ever
 	// issued with this SHA-256 hash belongs to (current, previous or older),
-	// or ErrNotFound. Older tokens must stay findable for as long as their
-	// session is kept, so that presenting one is recognised as reuse.
+	// or ErrNotFound. Revoked sessions are returned too. Older tokens must
+	// stay findable for as long as their session is kept, so that
+	// presenting one is recognised as reuse.
 	SessionByTokenHash(ctx context.Context, hash []byte) (*Session, error)
 
 	// ListSessions returns the user's sessions that are not revoked, newest
@@ -60,8 +62,9 @@ type Store interface {
 	// token: only if the session is not revoked and its CurrentHash still
 	// equals r.OldHash, it moves OldHash to PreviousHash (with
 	// PreviousRetiredAt = r.At and PreviousSuccessor = r.SealedSuccessor),
-	// makes r.NewHash current, sets LastUsedAt = r.At and records r.NewHash
-	// as a token of the session. Otherwise it changes nothing and returns
+	// makes r.NewHash current, sets LastUsedAt = r.At and ExpiresAt =
+	// r.ExpiresAt, and records r.NewHash as a token of the session. A
+	// NewHash that was already issued is ErrConflict. Otherwise it changes nothing and returns
 	// ErrConflict (ErrNotFound if the session does not exist). Across
 	// concurrent callers, and across server replicas sharing the database,
 	// exactly one rotation of a given OldHash succeeds.
@@ -77,7 +80,7 @@ type Store interface {
 	RevokeUserSessions(ctx context.Context, userID string, at time.Time, reason string) (int, error)
 
 	// DeleteExpiredSessions removes sessions (and their tokens) whose
-	// ExpiresAt is before the given time, returning how many it removed.
+	// ExpiresAt is strictly before the given time, returning how many it removed.
 	DeleteExpiredSessions(ctx context.Context, before time.Time) (int, error)
 
 	// CreateSigningKey stores a signing key. It returns ErrConflict if a key
