@@ -181,7 +181,11 @@ func handleReadyz(store *Store, ready func(context.Context) error, logger *slog.
 		}
 		if err != nil {
 			logger.WarnContext(r.Context(), "books: not ready", "err", err)
-			encode(w, http.StatusServiceUnavailable, map[string]string{"status": "unavailable"})
+			// Every error response carries the contract's error body; "status"
+			// stays for health checkers that read only that.
+			encode(w, http.StatusServiceUnavailable, map[string]string{
+				"status": "unavailable", "error": "server_error", "error_description": "The database or the key source does not answer.",
+			})
 			return
 		}
 		encode(w, http.StatusOK, map[string]string{"status": "ok"})

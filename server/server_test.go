@@ -358,9 +358,7 @@ func TestHealth(t *testing.T) {
 		t.Errorf("readyz: %d", r.status)
 	}
 	s.store.Close()
-	if r := s.do(t, "GET", "/readyz", nil); r.status != 503 {
-		t.Errorf("readyz with the database closed: %d", r.status)
-	}
+	wantError(t, s.do(t, "GET", "/readyz", nil), 503, "server_error")
 	if r := s.do(t, "GET", "/healthz", nil); r.status != 200 {
 		t.Errorf("healthz with the database closed: %d", r.status)
 	}

@@ -72,7 +72,11 @@ func handleReadyz(ready readiness, logger *slog.Logger) http.Handler {
 		defer cancel()
 		if err := ready(ctx); err != nil {
 			logger.WarnContext(r.Context(), "not ready", "err", err)
-			encode(w, http.StatusServiceUnavailable, map[string]string{"status": "unavailable"})
+			// Every error response carries the contract's error body; "status"
+			// stays for health checkers that read only that.
+			encode(w, http.StatusServiceUnavailable, map[string]string{
+				"status": "unavailable", "error": "server_error", "error_description": "The database does not answer.",
+			})
 			return
 		}
 		encode(w, http.StatusOK, map[string]string{"status": "ok"})
