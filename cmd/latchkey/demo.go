@@ -63,7 +63,7 @@ func cmdDemo(ctx context.Context, args []string, e env) error {
 		e.ready(map[string]string{"auth": authLn.Addr().String(), "books": booksLn.Addr().String()})
 	}
 	fmt.Fprintf(e.stdout, "Latchkey demo: auth server on %s, books server on %s\nDemo users: john / password123admin (admin), anna / password123member (member)\n",
-		authLn.Addr(), booksLn.Addr())
+		browsable(authLn.Addr()), browsable(booksLn.Addr()))
 
 	var wg sync.WaitGroup
 	errs := make([]error, 2)
@@ -76,4 +76,17 @@ func cmdDemo(ctx context.Context, args []string, e env) error {
 		return errs[0]
 	}
 	return errs[1]
+}
+
+// browsable turns a listener address into a URL a person can paste:
+// ":3000" listens on every interface, which is localhost to them.
+func browsable(a net.Addr) string {
+	host, port, err := net.SplitHostPort(a.String())
+	if err != nil {
+		return a.String()
+	}
+	if ip := net.ParseIP(host); ip == nil || ip.IsUnspecified() {
+		host = "localhost"
+	}
+	return "http://" + net.JoinHostPort(host, port)
 }
