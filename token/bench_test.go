@@ -1,0 +1,130 @@
+package token
+
+import (
+	"context"
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/ed25519"
+	"crypto/hmac"
+	"crypto/rsa"
+	"crypto/sha256"
+	"math/big"
+	"strings"
+	"testing"
+)
+
+func BenchmarkSign(b *testing.B) {
+	for _, alg := range algs {
+		b.Run(alg, func(b *testing.B) {
+			s := newTestSigner(b, alg)
+			c := validClaims()
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := s.Sign(c); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkVerify and BenchmarkRawSignature run on the same tokens, so the
+// parsing overhead reads as uncached / raw in one run.
+func BenchmarkVerify(b *testing.B) {
+	for _, alg := range algs {
+		s := newTestSigner(b, alg)
+		raw := mustSign(b, s, validClaims())
+		ctx := context.Background()
+		for _, mode := range []string{"uncached", "cached"} {
+			b.Run(alg+"/"+mode, func(b *testing.B) {
+				var opts []Option
+				if mode == "uncached" {
+					opts = append(opts, WithCacheSize(0))
+				}
+				v := newTestVerifier(StaticKeys(s.VerificationKey()), opts...)
+				if _, err := v.Verify(ctx, raw); err != nil {
+					b.Fatal(err)
+				}
+				b.ReportAllocs()
+				for b.Loop() {
+					if _, err := v.Verify(ctx, raw); err != nil {
+						b.Fatal(err)
+					}
+				}
+			})
+		}
+	}
+}
+
+// BenchmarkVerifyParallel shows the cache under concurrent hits.
+func BenchmarkVerifyParallel(b *testing.B) {
+	s := newTestSigner(b, ES256)
+	v := newTestVerifier(StaticKeys(s.VerificationKey()))
+	var tokens []string
+	for i := range 64 {
+		c := validClaims()
+		c.ID = strings.Repeat("x", i)
+		tokens = append(tokens, mustSign(b, s, c))
+	}
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		i := 0
+		for pb.Next() {
+			if _, err := v.Verify(context.Background(), tokens[i%len(tokens)]); err != nil {
+				b.Error(err)
+				return
+			}
+			i++
+		}
+	})
+}
+
+// BenchmarkRawSignature is the bare standard-library check of each token's
+// signing input: the floor uncached verification is measured against.
+func BenchmarkRawSignature(b *testing.B) {
+	for _, alg := range algs {
+		b.Run(alg, func(b *testing.B) {
+			s := newTestSigner(b, alg)
+			raw := mustSign(b, s, validClaims())
+			i := strings.LastIndexByte(raw, '.')
+			input := []byte(raw[:i])
+			sig, err := b64.DecodeString(raw[i+1:])
+			if err != nil {
+				b.Fatal(err)
+			}
+			key := s.VerificationKey()
+			var verify func() bool
+			switch alg {
+			case ES256:
+				pub := key.Public.(*ecdsa.PublicKey)
+				verify = func() bool {
+					d := sha256.Sum256(input)
+					r, s := new(big.Int).SetBytes(sig[:32]), new(big.Int).SetBytes(sig[32:])
+					return ecdsa.Verify(pub, d[:], r, s)
+				}
+			case EdDSA:
+				pub := key.Public.(ed25519.PublicKey)
+				verify = func() bool { return ed25519.Verify(pub, input, sig) }
+			case RS256:
+				pub := key.Public.(*rsa.PublicKey)
+				verify = func() bool {
+					d := sha256.Sum256(input)
+					return rsa.VerifyPKCS1v15(pub, crypto.SHA256, d[:], sig) == nil
+				}
+			case HS256:
+				verify = func() bool {
+					m := hmac.New(sha256.New, key.Secret)
+					m.Write(input)
+					return hmac.Equal(m.Sum(nil), sig)
+				}
+			}
+			if !verify() {
+				b.Fatal("signature does not verify")
+			}
+			b.ReportAllocs()
+			for b.Loop() {
+				verify()
+			}
+		})
+	}
+}

@@ -1,0 +1,58 @@
+package token
+
+import (
+	"errors"
+	"fmt"
+)
+
+// ErrInvalid is matched (with errors.Is) by every error Verify returns for a
+// token that must be refused, so a caller that only needs "401 or not" checks
+// this one. Errors that do not match it (see [ErrKeysUnavailable]) mean the
+// token could not be judged at all.
+var ErrInvalid = errors.New("invalid token")
+
+var (
+	// ErrMalformed is returned when the token is not three base64url
+	// segments of JSON with the expected types, or its header has an
+	// unsupported "typ" or a "crit".
+	ErrMalformed = fmt.Errorf("%w: malformed", ErrInvalid)
+
+	// ErrTooLarge is returned, before any decoding, for a token longer
+	// than the verifier's maximum (8 KiB by default).
+	ErrTooLarge = fmt.Errorf("%w: too large", ErrInvalid)
+
+	// ErrUnknownKey is returned when no key has the token's "kid". A
+	// [KeySource] returns it (wrapped) for an unknown kid.
+	ErrUnknownKey = fmt.Errorf("%w: unknown key", ErrInvalid)
+
+	// ErrAlgorithm is returned when the token's "alg" is missing, "none" in
+	// any spelling, unsupported, or not the algorithm pinned to its key.
+	ErrAlgorithm = fmt.Errorf("%w: algorithm not allowed", ErrInvalid)
+
+	// ErrSignature is returned when the signature does not verify with the
+	// token's key.
+	ErrSignature = fmt.Errorf("%w: bad signature", ErrInvalid)
+
+	// ErrExpired is returned when "exp" plus the leeway is not after now.
+	ErrExpired = fmt.Errorf("%w: expired", ErrInvalid)
+
+	// ErrNotYetValid is returned when "nbf" is later than now plus the
+	// leeway.
+	ErrNotYetValid = fmt.Errorf("%w: not yet valid", ErrInvalid)
+
+	// ErrIssuer is returned when an issuer is configured and "iss" differs.
+	ErrIssuer = fmt.Errorf("%w: wrong issuer", ErrInvalid)
+
+	// ErrAudience is returned when an audience is configured and "aud" does
+	// not contain it.
+	ErrAudience = fmt.Errorf("%w: wrong audience", ErrInvalid)
+
+	// ErrMissingClaim is returned when "exp" or "sub" is absent.
+	ErrMissingClaim = fmt.Errorf("%w: missing claim", ErrInvalid)
+)
+
+// ErrKeysUnavailable is returned when the key source could not be asked, for
+// example when a remote JWKS has never been fetched successfully. It does not
+// match [ErrInvalid]: the token may be fine, and a server should answer 5xx
+// rather than tell the client to sign in again.
+var ErrKeysUnavailable = errors.New("token: verification keys unavailable")

@@ -1,0 +1,277 @@
+package token
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+)
+
+// Defaults of a Verifier.
+const (
+	DefaultLeeway       = 30 * time.Second
+	DefaultCacheSize    = 10000
+	DefaultMaxTokenSize = 8 << 10
+)
+
+// maxKidLen bounds the kid handed to a KeySource; real kids (thumbprints,
+// UUIDs) are far shorter, and a KeySource need not cope with megabytes.
+const maxKidLen = 256
+
+type verifierOptions struct {
+	issuer       string
+	audience     string
+	leeway       time.Duration
+	now          func() time.Time
+	cacheSize    int
+	maxTokenSize int
+}
+
+// Option configures a Verifier.
+type Option func(*verifierOptions)
+
+// WithIssuer makes the Verifier require "iss" to equal iss. Set it in every
+// real deployment.
+func WithIssuer(iss string) Option { return func(o *verifierOptions) { o.issuer = iss } }
+
+// WithAudience makes the Verifier require "aud" to contain aud. Set it in
+// every real deployment, so tokens meant for another service are refused.
+func WithAudience(aud string) Option { return func(o *verifierOptions) { o.audience = aud } }
+
+// WithLeeway sets the clock skew tolerated on "exp" and "nbf" (default 30 s;
+// negative values count as 0).
+func WithLeeway(d time.Duration) Option { return func(o *verifierOptions) { o.leeway = max(d, 0) } }
+
+// WithNow sets the clock, for tests (default time.Now).
+func WithNow(now func() time.Time) Option { return func(o *verifierOptions) { o.now = now } }
+
+// WithCacheSize bounds the cache of verified tokens (default 10000 entries;
+// 0 disables it).
+func WithCacheSize(n int) Option { return func(o *verifierOptions) { o.cacheSize = max(n, 0) } }
+
+// WithMaxTokenSize sets the longest token accepted, in bytes (default 8192;
+// values below 1 keep the default, as running without a cap is never wanted).
+func WithMaxTokenSize(n int) Option {
+	return func(o *verifierOptions) {
+		if n > 0 {
+			o.maxTokenSize = n
+		}
+	}
+}
+
+// Verifier checks access tokens against a KeySource. It is safe for
+// concurrent use.
+//
+// Positive results are cached by exact token string until the token expires.
+// Only tokens that passed every check enter the cache, so an attacker cannot
+// fill it, and a cached token is still refused once expired. Removing a key
+// from the KeySource does not evict tokens already verified with it; call
+// [Verifier.ClearCache] when a key is withdrawn for cause.
+type Verifier struct {
+	keys   KeySource
+	opts   verifierOptions
+	parser *jwt.Parser
+	cache  *cache // nil when disabled
+}
+
+// validMethods lists what golang-jwt may even look at. The pin to the key is
+// enforced separately in keyfunc; this list is the second lock that keeps
+// "none" and unsupported methods away from key lookup.
+var validMethods = []string{ES256, EdDSA, RS256, HS256}
+
+// NewVerifier returns a Verifier that finds keys in keys.
+func NewVerifier(keys KeySource, opts ...Option) *Verifier {
+	o := verifierOptions{
+		leeway:       DefaultLeeway,
+		now:          time.Now,
+		cacheSize:    DefaultCacheSize,
+		maxTokenSize: DefaultMaxTokenSize,
+	}
+	for _, opt := range opts {
+		opt(&o)
+	}
+	v := &Verifier{
+		keys: keys,
+		opts: o,
+		// Claims are checked by v.check, not golang-jwt's validator, so that
+		// a cache hit and a fresh verification apply the very same rule with
+		// one reading of the clock.
+		parser: jwt.NewParser(
+			jwt.WithValidMethods(validMethods),
+			jwt.WithStrictDecoding(),
+			jwt.WithoutClaimsValidation(),
+		),
+	}
+	if o.cacheSize > 0 {
+		v.cache = newCache(o.cacheSize)
+	}
+	return v
+}
+
+// Verify checks raw and returns its claims. Every error for a bad token
+// matches [ErrInvalid] and one of the more specific sentinels; an error that
+// does not match ErrInvalid (such as [ErrKeysUnavailable]) means the token
+// could not be judged.
+//
+// The returned Claims are the caller's own copy.
+func (v *Verifier) Verify(ctx context.Context, raw string) (*Claims, error) {
+	// The size cap comes first so that nothing below ever works on an
+	// attacker-sized input.
+	if len(raw) > v.opts.maxTokenSize {
+		return nil, ErrTooLarge
+	}
+	if raw == "" {
+		return nil, ErrMalformed
+	}
+	now := v.opts.now()
+	if v.cache != nil {
+		if e, ok := v.cache.get(raw); ok {
+			if err := e.check(now); err != nil {
+				v.cache.remove(raw)
+				return nil, err
+			}
+			return e.claims.clone(), nil
+		}
+	}
+
+	var (
+		wire       wireClaims
+		keyfuncRan bool
+		keyErr     error
+	)
+	_, err := v.parser.ParseWithClaims(raw, &wire, func(t *jwt.Token) (any, error) {
+		keyfuncRan = true
+		material, err := v.keyFor(ctx, t)
+		keyErr = err
+		return material, err
+	})
+	switch {
+	case keyErr != nil:
+		return nil, keyErr
+	case err == nil:
+	case errors.Is(err, jwt.ErrTokenMalformed):
+		return nil, fmt.Errorf("%w: %w", ErrMalformed, err)
+	case errors.Is(err, jwt.ErrTokenUnverifiable):
+		// An "alg" that is missing or unknown to golang-jwt ("None", "NONE").
+		return nil, ErrAlgorithm
+	case errors.Is(err, jwt.ErrTokenSignatureInvalid) && !keyfuncRan:
+		// An "alg" golang-jwt knows but we never allow ("none", "HS512").
+		return nil, ErrAlgorithm
+	case errors.Is(err, jwt.ErrTokenSignatureInvalid):
+		return nil, ErrSignature
+	default:
+		return nil, fmt.Errorf("%w: %w", ErrInvalid, err)
+	}
+
+	c := wire.claims()
+	if err := v.check(c, now); err != nil {
+		return nil, err
+	}
+	if v.cache != nil {
+		v.cache.put(raw, c.clone(), v.window(c), now)
+	}
+	return c, nil
+}
+
+// keyFor checks the header and returns the key material for t, pinned to the
+// key's own algorithm.
+func (v *Verifier) keyFor(ctx context.Context, t *jwt.Token) (any, error) {
+	if typ, ok := t.Header["typ"]; ok {
+		s, _ := typ.(string)
+		if !strings.EqualFold(s, "JWT") && !strings.EqualFold(s, "application/jwt") {
+			return nil, fmt.Errorf("%w: typ %q", ErrMalformed, s)
+		}
+	}
+	if _, ok := t.Header["crit"]; ok {
+		return nil, fmt.Errorf("%w: crit header not supported", ErrMalformed)
+	}
+	var kid string
+	if h, ok := t.Header["kid"]; ok {
+		s, ok := h.(string)
+		if !ok {
+			return nil, fmt.Errorf("%w: kid is not a string", ErrMalformed)
+		}
+		kid = s
+	}
+	if len(kid) > maxKidLen {
+		return nil, ErrUnknownKey
+	}
+	if v.keys == nil {
+		return nil, fmt.Errorf("%w: no key source", ErrKeysUnavailable)
+	}
+	key, err := v.keys.Key(ctx, kid)
+	if err != nil {
+		if errors.Is(err, ErrInvalid) || errors.Is(err, ErrKeysUnavailable) {
+			return nil, err
+		}
+		return nil, fmt.Errorf("%w: %w", ErrKeysUnavailable, err)
+	}
+	// The pin: the token's alg must be the key's. The key is never chosen
+	// or interpreted according to the token.
+	if t.Method == nil || t.Method.Alg() != key.Alg {
+		return nil, ErrAlgorithm
+	}
+	material, err := key.material()
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrUnknownKey, err)
+	}
+	return material, nil
+}
+
+// check applies the claim rules to freshly verified claims.
+func (v *Verifier) check(c *Claims, now time.Time) error {
+	if c.ExpiresAt.IsZero() {
+		return fmt.Errorf("%w: exp", ErrMissingClaim)
+	}
+	if c.Subject == "" {
+		return fmt.Errorf("%w: sub", ErrMissingClaim)
+	}
+	if err := v.window(c).check(now); err != nil {
+		return err
+	}
+	if v.opts.issuer != "" && c.Issuer != v.opts.issuer {
+		return ErrIssuer
+	}
+	if v.opts.audience != "" && !slices.Contains(c.Audience, v.opts.audience) {
+		return ErrAudience
+	}
+	return nil
+}
+
+// window is when a token may be used, leeway included. It is the part of
+// check that changes while a token sits in the cache, so cache hits check it
+// too, from the same computation.
+type window struct {
+	from  time.Time // nbf minus leeway; zero when there is no nbf
+	until time.Time // exp plus leeway, excluded
+}
+
+func (v *Verifier) window(c *Claims) window {
+	w := window{until: c.ExpiresAt.Add(v.opts.leeway)}
+	if !c.NotBefore.IsZero() {
+		w.from = c.NotBefore.Add(-v.opts.leeway)
+	}
+	return w
+}
+
+func (w window) check(now time.Time) error {
+	if !now.Before(w.until) {
+		return ErrExpired
+	}
+	if !w.from.IsZero() && now.Before(w.from) {
+		return ErrNotYetValid
+	}
+	return nil
+}
+
+// ClearCache forgets every verified token, so that withdrawing a key for
+// cause takes effect at once rather than when its tokens expire.
+func (v *Verifier) ClearCache() {
+	if v.cache != nil {
+		v.cache.clear()
+	}
+}
