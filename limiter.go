@@ -22,6 +22,13 @@ type Limiter interface {
 	// which case nothing is spent.
 	Take(ctx context.Context, key string, rate Rate) (time.Duration, error)
 
+	// Refund gives back one attempt taken under rate, never raising the
+	// allowance above a full burst. Login takes an attempt before checking
+	// a password and refunds it when the password was right, so that only
+	// failures count, without a window in which concurrent guesses could
+	// all pass a check before any of them is counted.
+	Refund(ctx context.Context, key string, rate Rate) error
+
 	// Reset forgets key, restoring its full allowance.
 	Reset(ctx context.Context, key string) error
 }
@@ -80,6 +87,26 @@ func (l *MemoryLimiter) Take(_ context.Context, key string, rate Rate) (time.Dur
 	}
 	l.tat[key] = tat.Add(rate.Every)
 	return 0, nil
+}
+
+// Refund implements Limiter.
+func (l *MemoryLimiter) Refund(_ context.Context, key string, rate Rate) error {
+	now := time.Now()
+	if l.Now != nil {
+		now = l.Now()
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	tat, ok := l.tat[key]
+	if !ok {
+		return nil
+	}
+	if tat = tat.Add(-rate.Every); !tat.After(now) {
+		delete(l.tat, key) // a full allowance is the same as no entry
+		return nil
+	}
+	l.tat[key] = tat
+	return nil
 }
 
 // Reset implements Limiter.

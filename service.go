@@ -191,8 +191,17 @@ func (s *Service) User(ctx context.Context, id string) (*User, error) {
 // the username or from the client's address get a *RateLimitedError before
 // any password is hashed.
 func (s *Service) Login(ctx context.Context, username, password string, c Client) (*TokenPair, error) {
-	userKey := "login:user:" + strings.ToLower(username)
-	if err := s.throttle(ctx, c.IP, userKey); err != nil {
+	ipKey := ""
+	if c.IP != "" {
+		ipKey = "login:ip:" + c.IP
+	}
+	// A name that breaks the username rule cannot exist; it is throttled by
+	// address only, so nobody can make the limiter store megabyte keys.
+	userKey := ""
+	if ValidateUsername(username) == nil {
+		userKey = "login:user:" + strings.ToLower(username)
+	}
+	if err := s.throttle(ctx, ipKey, userKey); err != nil {
 		return nil, err
 	}
 
@@ -212,10 +221,16 @@ func (s *Service) Login(ctx context.Context, username, password string, c Client
 		return nil, ErrInvalidCredentials
 	}
 
-	// A correct password ends the username's run of failures; the address's
-	// count stays, so one valid account does not buy unlimited guesses.
+	// Only failures count. A correct password ends the username's run of
+	// failures and gives back the address's attempt, so many people behind
+	// one address (or a test suite on loopback) can log in freely.
 	if err := s.cfg.Limiter.Reset(ctx, userKey); err != nil {
 		s.cfg.Logger.WarnContext(ctx, "reset login limiter", "err", err)
+	}
+	if ipKey != "" {
+		if err := s.cfg.Limiter.Refund(ctx, ipKey, s.cfg.LoginRatePerIP); err != nil {
+			s.cfg.Logger.WarnContext(ctx, "refund login limiter", "err", err)
+		}
 	}
 	if rehash {
 		u.PasswordHash = HashPassword(password, s.cfg.Argon2)
@@ -227,19 +242,28 @@ func (s *Service) Login(ctx context.Context, username, password string, c Client
 	return s.startSession(ctx, u, c)
 }
 
-func (s *Service) throttle(ctx context.Context, ip, userKey string) error {
+// throttle spends one attempt of the address's and the username's
+// allowances (either key may be empty). If either is exhausted it spends
+// nothing more and returns a *RateLimitedError with the longer wait.
+func (s *Service) throttle(ctx context.Context, ipKey, userKey string) error {
 	var wait time.Duration
-	if ip != "" {
-		w, err := s.cfg.Limiter.Take(ctx, "login:ip:"+ip, s.cfg.LoginRatePerIP)
+	if ipKey != "" {
+		w, err := s.cfg.Limiter.Take(ctx, ipKey, s.cfg.LoginRatePerIP)
 		if err != nil {
 			return fmt.Errorf("login limiter: %w", err)
 		}
 		wait = w
 	}
-	if wait == 0 {
+	if wait == 0 && userKey != "" {
 		w, err := s.cfg.Limiter.Take(ctx, userKey, s.cfg.LoginRatePerUser)
 		if err != nil {
 			return fmt.Errorf("login limiter: %w", err)
+		}
+		if w > 0 && ipKey != "" {
+			// The address's attempt was not used after all.
+			if err := s.cfg.Limiter.Refund(ctx, ipKey, s.cfg.LoginRatePerIP); err != nil {
+				return fmt.Errorf("login limiter: %w", err)
+			}
 		}
 		wait = w
 	}

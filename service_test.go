@@ -184,6 +184,18 @@ func TestLoginThrottlesPerUsernameAndAddress(t *testing.T) {
 	if !limited {
 		t.Error("address never limited")
 	}
+
+	// Only failures count: many people behind one address log in freely.
+	office := latchkey.Client{IP: "192.0.2.80"}
+	for i := range 20 {
+		if _, err := e.svc.Login(ctx, "anna", "password123member", office); err != nil {
+			t.Fatalf("successful login %d from one address: %v", i, err)
+		}
+	}
+	// A megabyte username is refused without becoming a limiter key.
+	if _, err := e.svc.Login(ctx, strings.Repeat("u", 1<<20), "password123", office); !errors.Is(err, latchkey.ErrInvalidCredentials) {
+		t.Errorf("huge username: %v", err)
+	}
 }
 
 func TestPasswordHashUpgradedOnLogin(t *testing.T) {

@@ -25,6 +25,7 @@ func RunLimiter(t *testing.T, open func(t *testing.T, now func() time.Time) latc
 		{"Refill", testLimiterRefill},
 		{"KeysIndependent", testLimiterKeysIndependent},
 		{"Reset", testLimiterReset},
+		{"Refund", testLimiterRefund},
 		{"ConcurrentTake", testLimiterConcurrentTake},
 	}
 	for _, tc := range tests {
@@ -156,6 +157,41 @@ func testLimiterReset(t *testing.T, l latchkey.Limiter, _ *fakeClock) {
 	if err := l.Reset(ctx, "never seen"); err != nil {
 		t.Errorf("Reset(unknown key): %v", err)
 	}
+}
+
+func testLimiterRefund(t *testing.T, l latchkey.Limiter, c *fakeClock) {
+	ctx := t.Context()
+	rate := latchkey.Rate{Burst: 3, Every: time.Hour}
+	mustSpendBurst(t, l, "a", rate)
+	if err := l.Refund(ctx, "a", rate); err != nil {
+		t.Fatalf("Refund: %v", err)
+	}
+	// One attempt back, exactly one.
+	if w := take(t, l, "a", rate); w != 0 {
+		t.Fatalf("Take after Refund = %v, want allowed", w)
+	}
+	if w := take(t, l, "a", rate); w <= 0 {
+		t.Fatalf("second Take after one Refund allowed")
+	}
+	// Refunds never raise the allowance past a full burst.
+	for range 5 {
+		if err := l.Refund(ctx, "b", rate); err != nil {
+			t.Fatalf("Refund(unused key): %v", err)
+		}
+	}
+	mustSpendBurst(t, l, "b", rate)
+	// A take refunded at once leaves the allowance as it was: a successful
+	// login costs nothing.
+	c.Advance(10 * time.Hour)
+	for range 10 {
+		if w := take(t, l, "c", rate); w != 0 {
+			t.Fatalf("take/refund cycle denied: %v", w)
+		}
+		if err := l.Refund(ctx, "c", rate); err != nil {
+			t.Fatal(err)
+		}
+	}
+	mustSpendBurst(t, l, "c", rate)
 }
 
 func testLimiterConcurrentTake(t *testing.T, l latchkey.Limiter, _ *fakeClock) {
