@@ -57,10 +57,14 @@ func errorFor(err error) *Error {
 		return &Error{Status: http.StatusUnauthorized, Code: "invalid_grant", Description: "The refresh token is invalid, expired or revoked.", Cause: err}
 	case errors.Is(err, latchkey.ErrRegistrationClosed):
 		return &Error{Status: http.StatusForbidden, Code: "forbidden", Description: "Registration is closed on this server.", Cause: err}
+	case errors.Is(err, latchkey.ErrNotAdmin):
+		return &Error{Status: http.StatusForbidden, Code: "insufficient_role", Description: "This action requires the admin role.", Cause: err}
+	case errors.Is(err, latchkey.ErrForbidden):
+		return &Error{Status: http.StatusForbidden, Code: "forbidden", Description: "Admins cannot demote or disable themselves.", Cause: err}
 	case errors.Is(err, latchkey.ErrConflict):
 		return &Error{Status: http.StatusConflict, Code: "conflict", Description: "That username is taken.", Cause: err}
 	case errors.Is(err, latchkey.ErrNotFound):
-		return &Error{Status: http.StatusNotFound, Code: "not_found", Description: "Not found.", Cause: err}
+		return &Error{Status: http.StatusNotFound, Code: "not_found", Description: "No such user.", Cause: err}
 	default:
 		return &Error{Status: http.StatusInternalServerError, Code: "server_error", Description: "The server could not complete the request.", Cause: err}
 	}

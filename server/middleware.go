@@ -90,7 +90,9 @@ func jsonMuxErrors(mux *http.ServeMux) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		h, pattern := mux.Handler(r)
 		if pattern != "" {
-			h.ServeHTTP(w, r)
+			// The mux itself serves matched requests: only its ServeHTTP
+			// sets the path values ({id}) that handlers read.
+			mux.ServeHTTP(w, r)
 			return
 		}
 		probe := &headerProbe{header: http.Header{}}

@@ -19,6 +19,10 @@ func routes(cfg Config, verifier *token.Verifier) []route {
 	// The auth server's own Bearer endpoints also check that the token's
 	// session is still live, so logout-all takes effect here at once.
 	authed := bearer.Require(verifier, bearer.WithLogger(logger), bearer.WithCheck(sessionCheck(svc)))
+	// Admin routes check the role in the token first (a member's token is
+	// refused without a database read), then the Service checks it again
+	// in the database, so a demoted admin loses access at once.
+	admin := func(h http.Handler) http.Handler { return authed(bearer.RequireRole("admin")(h)) }
 	jwks, discovery := wellKnown(cfg)
 	return []route{
 		{"POST /register", handleRegister(svc, logger)},
@@ -28,6 +32,11 @@ func routes(cfg Config, verifier *token.Verifier) []route {
 		{"DELETE /logout", handleLogout(svc, logger)},
 		{"POST /logout/all", authed(handleLogoutAll(svc, logger))},
 		{"GET /me", authed(handleMe(svc, logger))},
+		{"GET /admin/users", admin(handleAdminListUsers(svc, logger))},
+		{"POST /admin/users", admin(handleAdminCreateUser(svc, logger))},
+		{"PATCH /admin/users/{id}", admin(handleAdminUpdateUser(svc, logger))},
+		{"GET /admin/users/{id}/sessions", admin(handleAdminListSessions(svc, logger))},
+		{"DELETE /admin/users/{id}/sessions", admin(handleAdminRevokeSessions(svc, logger))},
 		{"GET /.well-known/jwks.json", jwks},
 		{"GET /.well-known/openid-configuration", discovery},
 		{"GET /healthz", handleHealthz()},

@@ -1,0 +1,169 @@
+package latchkey
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/google/uuid"
+)
+
+var (
+	// ErrNotAdmin is returned by the admin operations when the acting user
+	// is not, or no longer, an enabled admin, whatever their token says.
+	ErrNotAdmin = errors.New("the admin role is required")
+
+	// ErrForbidden is returned when an admin asks to demote or disable
+	// themselves.
+	ErrForbidden = errors.New("forbidden")
+)
+
+// Paging bounds for ListUsers.
+const (
+	DefaultPageSize = 50
+	MaxPageSize     = 200
+)
+
+// requireAdmin checks the acting user in the database rather than trusting
+// the role in their access token, so that a demoted or disabled admin loses
+// admin power at once, not when their token expires.
+func (s *Service) requireAdmin(ctx context.Context, actorID string) error {
+	u, err := s.cfg.Store.UserByID(ctx, actorID)
+	if errors.Is(err, ErrNotFound) {
+		return ErrNotAdmin
+	}
+	if err != nil {
+		return fmt.Errorf("check admin: %w", err)
+	}
+	if u.Role != RoleAdmin || u.Disabled {
+		return ErrNotAdmin
+	}
+	return nil
+}
+
+// ListUsers returns up to limit users after cursor, oldest first, and the
+// cursor of the next page ("" on the last page). limit 0 means
+// DefaultPageSize.
+func (s *Service) ListUsers(ctx context.Context, actorID, cursor string, limit int) ([]*User, string, error) {
+	if err := s.requireAdmin(ctx, actorID); err != nil {
+		return nil, "", err
+	}
+	if limit == 0 {
+		limit = DefaultPageSize
+	}
+	if limit < 1 || limit > MaxPageSize {
+		return nil, "", invalid("limit", "must be between 1 and %d", MaxPageSize)
+	}
+	if cursor != "" && !validID(cursor) {
+		return nil, "", invalid("cursor", "is not a cursor this server returned")
+	}
+	// One extra row tells whether another page exists without a count.
+	users, err := s.cfg.Store.ListUsers(ctx, cursor, limit+1)
+	if err != nil {
+		return nil, "", fmt.Errorf("list users: %w", err)
+	}
+	next := ""
+	if len(users) > limit {
+		users = users[:limit]
+		next = users[limit-1].ID
+	}
+	return users, next, nil
+}
+
+// AdminCreateUser creates an account with any role.
+func (s *Service) AdminCreateUser(ctx context.Context, actorID, username, password string, role Role) (*User, error) {
+	if err := s.requireAdmin(ctx, actorID); err != nil {
+		return nil, err
+	}
+	return s.CreateUser(ctx, username, password, role)
+}
+
+// UserUpdate lists the fields an admin may change; nil leaves a field as
+// it is.
+type UserUpdate struct {
+	Role     *Role
+	Disabled *bool
+}
+
+// UpdateUser changes a user's role or disabled flag. Disabling revokes
+// every session of the user. An admin cannot demote or disable themselves,
+// so the last admin cannot lock everyone out by mistake.
+func (s *Service) UpdateUser(ctx context.Context, actorID, id string, upd UserUpdate) (*User, error) {
+	if err := s.requireAdmin(ctx, actorID); err != nil {
+		return nil, err
+	}
+	if !validID(id) {
+		return nil, fmt.Errorf("update user: %w", ErrNotFound)
+	}
+	if upd.Role == nil && upd.Disabled == nil {
+		return nil, invalid("body", "give role, disabled or both")
+	}
+	if upd.Role != nil && !upd.Role.Valid() {
+		return nil, invalid("role", "must be %q or %q", RoleAdmin, RoleMember)
+	}
+	u, err := s.cfg.Store.UserByID(ctx, id)
+	if err != nil {
+		return nil, fmt.Errorf("update user: %w", err)
+	}
+	if id == actorID && (upd.Role != nil && *upd.Role != RoleAdmin || upd.Disabled != nil && *upd.Disabled) {
+		return nil, fmt.Errorf("update user: admins cannot demote or disable themselves: %w", ErrForbidden)
+	}
+	if upd.Role != nil {
+		u.Role = *upd.Role
+	}
+	if upd.Disabled != nil {
+		u.Disabled = *upd.Disabled
+	}
+	if err := s.cfg.Store.UpdateUser(ctx, u); err != nil {
+		return nil, fmt.Errorf("update user: %w", err)
+	}
+	if u.Disabled {
+		if _, err := s.cfg.Store.RevokeUserSessions(ctx, u.ID, s.now(), "user disabled"); err != nil {
+			return nil, fmt.Errorf("update user: revoke sessions: %w", err)
+		}
+	}
+	return u, nil
+}
+
+// UserSessions returns the user's live sessions, newest first.
+func (s *Service) UserSessions(ctx context.Context, actorID, id string) ([]*Session, error) {
+	if err := s.requireAdmin(ctx, actorID); err != nil {
+		return nil, err
+	}
+	if _, err := s.cfg.Store.UserByID(ctx, id); err != nil {
+		return nil, fmt.Errorf("user sessions: %w", err)
+	}
+	all, err := s.cfg.Store.ListSessions(ctx, id)
+	if err != nil {
+		return nil, fmt.Errorf("user sessions: %w", err)
+	}
+	now := s.now()
+	live := all[:0]
+	for _, sess := range all {
+		if s.live(sess, now) {
+			live = append(live, sess)
+		}
+	}
+	return live, nil
+}
+
+// RevokeUserSessions signs the user out everywhere: the tutorials' "block
+// a user", without disabling the account.
+func (s *Service) RevokeUserSessions(ctx context.Context, actorID, id string) error {
+	if err := s.requireAdmin(ctx, actorID); err != nil {
+		return err
+	}
+	if _, err := s.cfg.Store.UserByID(ctx, id); err != nil {
+		return fmt.Errorf("revoke sessions: %w", err)
+	}
+	if _, err := s.cfg.Store.RevokeUserSessions(ctx, id, s.now(), "revoked by admin"); err != nil {
+		return fmt.Errorf("revoke sessions: %w", err)
+	}
+	return nil
+}
+
+// validID reports whether id has the form of the ids this server makes.
+func validID(id string) bool {
+	_, err := uuid.Parse(id)
+	return err == nil && len(id) == 36
+}

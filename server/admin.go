@@ -1,0 +1,156 @@
+package server
+
+import (
+	"log/slog"
+	"net/http"
+	"strconv"
+
+	"github.com/latchkey-dev/latchkey"
+	"github.com/latchkey-dev/latchkey/bearer"
+)
+
+// adminUserJSON is a user as the admin endpoints show it.
+type adminUserJSON struct {
+	ID        string `json:"id"`
+	Username  string `json:"username"`
+	Role      string `json:"role"`
+	Disabled  bool   `json:"disabled"`
+	CreatedAt string `json:"createdAt"`
+}
+
+func adminUserBody(u *latchkey.User) adminUserJSON {
+	return adminUserJSON{ID: u.ID, Username: u.Username, Role: string(u.Role), Disabled: u.Disabled, CreatedAt: rfc3339(u.CreatedAt)}
+}
+
+// actor is the authenticated caller's user id; routes.go puts every admin
+// handler behind bearer.Require, so the claims are there.
+func actor(r *http.Request) string {
+	c, _ := bearer.ClaimsFrom(r.Context())
+	return c.Subject
+}
+
+func handleAdminListUsers(svc *latchkey.Service, logger *slog.Logger) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		q := r.URL.Query()
+		limit := 0
+		if v := q.Get("limit"); v != "" {
+			n, err := strconv.Atoi(v)
+			if err != nil || n < 1 || n > latchkey.MaxPageSize {
+				writeError(w, r, logger, badRequest("limit must be an integer from 1 to "+strconv.Itoa(latchkey.MaxPageSize)+"."))
+				return
+			}
+			limit = n
+		}
+		users, next, err := svc.ListUsers(r.Context(), actor(r), q.Get("cursor"), limit)
+		if err != nil {
+			writeError(w, r, logger, err)
+			return
+		}
+		out := struct {
+			Users      []adminUserJSON `json:"users"`
+			NextCursor *string         `json:"nextCursor"`
+		}{Users: make([]adminUserJSON, 0, len(users))}
+		for _, u := range users {
+			out.Users = append(out.Users, adminUserBody(u))
+		}
+		if next != "" {
+			out.NextCursor = &next
+		}
+		w.Header().Set("Cache-Control", "no-store")
+		encode(w, http.StatusOK, out)
+	})
+}
+
+type adminCreateBody struct {
+	Username string `json:"username"`
+	Password string `json:"password"`
+	Role     string `json:"role"`
+}
+
+func handleAdminCreateUser(svc *latchkey.Service, logger *slog.Logger) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var in adminCreateBody
+		if err := decode(w, r, &in); err != nil {
+			writeError(w, r, logger, err)
+			return
+		}
+		if in.Username == "" || in.Password == "" || in.Role == "" {
+			writeError(w, r, logger, badRequest("username, password and role are required."))
+			return
+		}
+		u, err := svc.AdminCreateUser(r.Context(), actor(r), in.Username, in.Password, latchkey.Role(in.Role))
+		if err != nil {
+			writeError(w, r, logger, err)
+			return
+		}
+		w.Header().Set("Location", "/admin/users/"+u.ID)
+		encode(w, http.StatusCreated, adminUserBody(u))
+	})
+}
+
+type adminPatchBody struct {
+	Role     *string `json:"role"`
+	Disabled *bool   `json:"disabled"`
+}
+
+func handleAdminUpdateUser(svc *latchkey.Service, logger *slog.Logger) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var in adminPatchBody
+		if err := decode(w, r, &in); err != nil {
+			writeError(w, r, logger, err)
+			return
+		}
+		var upd latchkey.UserUpdate
+		if in.Role != nil {
+			role := latchkey.Role(*in.Role)
+			upd.Role = &role
+		}
+		upd.Disabled = in.Disabled
+		u, err := svc.UpdateUser(r.Context(), actor(r), r.PathValue("id"), upd)
+		if err != nil {
+			writeError(w, r, logger, err)
+			return
+		}
+		encode(w, http.StatusOK, adminUserBody(u))
+	})
+}
+
+type sessionJSON struct {
+	ID         string `json:"id"`
+	CreatedAt  string `json:"createdAt"`
+	LastUsedAt string `json:"lastUsedAt"`
+	ExpiresAt  string `json:"expiresAt"`
+	UserAgent  string `json:"userAgent"`
+	IP         string `json:"ip"`
+}
+
+func handleAdminListSessions(svc *latchkey.Service, logger *slog.Logger) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		sessions, err := svc.UserSessions(r.Context(), actor(r), r.PathValue("id"))
+		if err != nil {
+			writeError(w, r, logger, err)
+			return
+		}
+		out := struct {
+			Sessions []sessionJSON `json:"sessions"`
+		}{Sessions: make([]sessionJSON, 0, len(sessions))}
+		for _, s := range sessions {
+			out.Sessions = append(out.Sessions, sessionJSON{
+				ID: s.ID, CreatedAt: rfc3339(s.CreatedAt), LastUsedAt: rfc3339(s.LastUsedAt),
+				ExpiresAt: rfc3339(s.ExpiresAt), UserAgent: s.UserAgent, IP: s.IP,
+			})
+		}
+		w.Header().Set("Cache-Control", "no-store")
+		encode(w, http.StatusOK, out)
+	})
+}
+
+func handleAdminRevokeSessions(svc *latchkey.Service, logger *slog.Logger) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if err := svc.RevokeUserSessions(r.Context(), actor(r), r.PathValue("id")); err != nil {
+			writeError(w, r, logger, err)
+			return
+		}
+		w.WriteHeader(http.StatusNoContent)
+	})
+}
