@@ -16,11 +16,16 @@ type credentials struct {
 	Password string `json:"password"`
 }
 
-func (c credentials) check() error {
-	if c.Username == "" || c.Password == "" {
-		return badRequest("Both username and password are required.")
+// readCredentials decodes a {"username","password"} body; both are required.
+func readCredentials(w http.ResponseWriter, r *http.Request) (credentials, error) {
+	var c credentials
+	if err := decode(w, r, &c); err != nil {
+		return c, err
 	}
-	return nil
+	if c.Username == "" || c.Password == "" {
+		return c, badRequest("Both username and password are required.")
+	}
+	return c, nil
 }
 
 // userJSON is a user as the contract shows it; the password hash never
@@ -58,12 +63,8 @@ func writeTokens(w http.ResponseWriter, p *latchkey.TokenPair) {
 
 func handleRegister(svc *latchkey.Service, logger *slog.Logger) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		var in credentials
-		if err := decode(w, r, &in); err != nil {
-			writeError(w, r, logger, err)
-			return
-		}
-		if err := in.check(); err != nil {
+		in, err := readCredentials(w, r)
+		if err != nil {
 			writeError(w, r, logger, err)
 			return
 		}
@@ -78,12 +79,8 @@ func handleRegister(svc *latchkey.Service, logger *slog.Logger) http.Handler {
 
 func handleLogin(svc *latchkey.Service, logger *slog.Logger) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		var in credentials
-		if err := decode(w, r, &in); err != nil {
-			writeError(w, r, logger, err)
-			return
-		}
-		if err := in.check(); err != nil {
+		in, err := readCredentials(w, r)
+		if err != nil {
 			writeError(w, r, logger, err)
 			return
 		}
@@ -102,7 +99,12 @@ type refreshBody struct {
 	Token        string `json:"token"`
 }
 
-func (b refreshBody) value() (string, error) {
+// readRefreshToken decodes a refresh body and returns the one token in it.
+func readRefreshToken(w http.ResponseWriter, r *http.Request) (string, error) {
+	var b refreshBody
+	if err := decode(w, r, &b); err != nil {
+		return "", err
+	}
 	switch {
 	case b.RefreshToken != "" && b.Token != "" && b.RefreshToken != b.Token:
 		return "", badRequest("Send the refresh token as refreshToken or token, not two different ones.")
@@ -117,12 +119,7 @@ func (b refreshBody) value() (string, error) {
 
 func handleToken(svc *latchkey.Service, logger *slog.Logger) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		var in refreshBody
-		if err := decode(w, r, &in); err != nil {
-			writeError(w, r, logger, err)
-			return
-		}
-		tok, err := in.value()
+		tok, err := readRefreshToken(w, r)
 		if err != nil {
 			writeError(w, r, logger, err)
 			return
@@ -138,12 +135,7 @@ func handleToken(svc *latchkey.Service, logger *slog.Logger) http.Handler {
 
 func handleLogout(svc *latchkey.Service, logger *slog.Logger) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		var in refreshBody
-		if err := decode(w, r, &in); err != nil {
-			writeError(w, r, logger, err)
-			return
-		}
-		tok, err := in.value()
+		tok, err := readRefreshToken(w, r)
 		if err != nil {
 			writeError(w, r, logger, err)
 			return
