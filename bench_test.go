@@ -1,0 +1,148 @@
+package latchkey_test
+
+import (
+	"context"
+	"runtime"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/latchkey-dev/latchkey"
+	"github.com/latchkey-dev/latchkey/sqlite"
+	"github.com/latchkey-dev/latchkey/token"
+)
+
+// The benchmarks here put the password hash and the Service operations that
+// pay for it side by side, so that in one run
+//
+//	go test -run '^$' -bench 'HashPassword|VerifyPassword|Login|Refresh' -benchmem .
+//
+// BenchmarkLogin / BenchmarkHashPassword is the login overhead over its
+// argon2id (target: at most 1.1), and BenchmarkRefresh is the rotation cost
+// on a file-backed SQLite store (WAL, synchronous=FULL, as in production).
+
+const benchPassword = "password123member"
+
+// BenchmarkHashPassword is one argon2id hash with the production
+// parameters, salt generation and PHC encoding included.
+func BenchmarkHashPassword(b *testing.B) {
+	b.ReportAllocs()
+	for b.Loop() {
+		latchkey.HashPassword(benchPassword, latchkey.DefaultArgon2)
+	}
+}
+
+// BenchmarkVerifyPassword is the check Login actually runs: parse the
+// stored PHC string and recompute argon2id.
+func BenchmarkVerifyPassword(b *testing.B) {
+	h := latchkey.HashPassword(benchPassword, latchkey.DefaultArgon2)
+	b.ReportAllocs()
+	for b.Loop() {
+		if ok, _, err := latchkey.VerifyPassword(h, benchPassword, latchkey.DefaultArgon2); !ok || err != nil {
+			b.Fatal("password does not verify", err)
+		}
+	}
+}
+
+// benchService is a Service over a SQLite file in a temporary directory,
+// signing ES256, with one member user whose password is benchPassword.
+func benchService(b *testing.B, argon latchkey.Argon2Params) *latchkey.Service {
+	b.Helper()
+	ctx := context.Background()
+	st, err := sqlite.Open(ctx, b.TempDir()+"/auth.db")
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { st.Close() })
+	keys, err := latchkey.LoadKeys(ctx, st, token.ES256, time.Now())
+	if err != nil {
+		b.Fatal(err)
+	}
+	svc, err := latchkey.NewService(latchkey.Config{
+		Store: st, Signer: keys.Signer, Issuer: "http://localhost:3000", Audience: "latchkey",
+		ReuseGrace: latchkey.DefaultReuseGrace, Argon2: argon,
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	if _, err := svc.CreateUser(ctx, "anna", benchPassword, latchkey.RoleMember); err != nil {
+		b.Fatal(err)
+	}
+	return svc
+}
+
+// BenchmarkLogin is Service.Login end to end with DefaultArgon2: limiter,
+// user lookup, argon2id verification, session insert (a committed SQLite
+// write) and ES256 signing. No client address, so the per-address limiter
+// is not involved; a correct password resets the per-user one.
+func BenchmarkLogin(b *testing.B) {
+	svc := benchService(b, latchkey.DefaultArgon2)
+	ctx := context.Background()
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := svc.Login(ctx, "anna", benchPassword, latchkey.Client{UserAgent: "bench"}); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// fastArgonBench makes the logins that set up refresh benchmarks cheap;
+// Refresh never hashes a password.
+var fastArgonBench = latchkey.Argon2Params{Memory: 64, Time: 1, Threads: 1}
+
+// BenchmarkRefresh rotates one session's chain: each iteration presents the
+// token the previous one returned (lookup, user read, atomic rotation
+// committed to the SQLite file, ES256 signing).
+func BenchmarkRefresh(b *testing.B) {
+	svc := benchService(b, fastArgonBench)
+	ctx := context.Background()
+	pair, err := svc.Login(ctx, "anna", benchPassword, latchkey.Client{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	refresh := pair.RefreshToken
+	b.ReportAllocs()
+	for b.Loop() {
+		p, err := svc.Refresh(ctx, refresh, latchkey.Client{UserAgent: "bench"})
+		if err != nil {
+			b.Fatal(err)
+		}
+		refresh = p.RefreshToken
+	}
+}
+
+// BenchmarkRefreshParallel is many sessions rotating at once, each
+// goroutine on its own chain, as under real traffic: SQLite serialises the
+// writes, the rest runs in parallel.
+func BenchmarkRefreshParallel(b *testing.B) {
+	svc := benchService(b, fastArgonBench)
+	ctx := context.Background()
+	n := 4 * runtime.GOMAXPROCS(0) * 8 // more sessions than RunParallel's goroutines
+	chains := make([]string, n)
+	for i := range chains {
+		pair, err := svc.Login(ctx, "anna", benchPassword, latchkey.Client{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		chains[i] = pair.RefreshToken
+	}
+	var next atomic.Int64
+	b.SetParallelism(4)
+	b.ReportAllocs()
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		i := int(next.Add(1)-1) % n
+		refresh := chains[i]
+		for pb.Next() {
+			p, err := svc.Refresh(ctx, refresh, latchkey.Client{})
+			if err != nil {
+				b.Error(err)
+				return
+			}
+			refresh = p.RefreshToken
+		}
+		// RunParallel runs again with a larger b.N: the next round's
+		// goroutine on this chain continues from its newest token.
+		chains[i] = refresh
+	})
+}

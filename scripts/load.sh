@@ -1,0 +1,234 @@
+#!/usr/bin/env bash
+# Load test of Latchkey on loopback: protected GET /books vs the same handler
+# without auth, refresh-token rotation end to end on SQLite, and login vs the
+# argon2id hash it computes. One run measures everything, so ratios compare
+# numbers taken minutes apart on the same machine, never across runs.
+#
+# Needs: Go, curl, taskset (util-linux) and wrk. Install wrk on Debian/Ubuntu:
+#
+#     apt-get install wrk
+#
+# The servers run pinned to CPU $SERVER_CPU (default 0) and the load
+# generators to CPU $CLIENT_CPU (default 1), so the server gets one core, as
+# in the issue's baseline (a bare Go handler pinned to one core, wrk on the
+# other). Everything listens on 127.0.0.1 with ports the kernel picks, in a
+# temporary directory that is removed at the end; every process started here
+# is killed on exit, and each is bounded in time as well.
+#
+# Settings (environment):
+#   DURATION=10s       length of each measured case (wrk -d and the Go client)
+#   CONNECTIONS=32     wrk -c
+#   THREADS=1          wrk -t
+#   SESSIONS=32        refresh: concurrent sessions, one client goroutine each
+#   LOGIN_WORKERS="1 4" login: concurrent clients; for each value N, login-N
+#                      is compared with argon2id-N, N goroutines hashing on the
+#                      server's core, i.e. at the same concurrency
+#   SERVER_CPU=0 CLIENT_CPU=1
+#   KEEP=1             keep the temporary directory (logs) for inspection
+#
+# Usage: scripts/load.sh            (from anywhere; about 110 s with defaults)
+set -euo pipefail
+
+DURATION=${DURATION:-10s}
+CONNECTIONS=${CONNECTIONS:-32}
+THREADS=${THREADS:-1}
+SESSIONS=${SESSIONS:-32}
+LOGIN_WORKERS=${LOGIN_WORKERS:-1 4}
+SERVER_CPU=${SERVER_CPU:-0}
+CLIENT_CPU=${CLIENT_CPU:-1}
+KEEP=${KEEP:-0}
+
+die() { echo "load.sh: $*" >&2; exit 1; }
+
+command -v wrk >/dev/null 2>&1 || die "wrk not found. Install it first: apt-get install wrk (Debian/Ubuntu)"
+command -v taskset >/dev/null 2>&1 || die "taskset not found. Install it: apt-get install util-linux"
+command -v curl >/dev/null 2>&1 || die "curl not found. Install it: apt-get install curl"
+command -v go >/dev/null 2>&1 || die "go not found"
+[[ $(nproc) -ge 2 ]] || echo "load.sh: warning: $(nproc) CPU(s); server and client share a core" >&2
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+TMP=$(mktemp -d "${TMPDIR:-/tmp}/latchkey-load.XXXXXX")
+PIDS=()
+cleanup() {
+	local pid
+	for pid in "${PIDS[@]}"; do
+		kill "$pid" 2>/dev/null || true
+	done
+	for pid in "${PIDS[@]}"; do
+		wait "$pid" 2>/dev/null || true
+	done
+	if [[ $KEEP == 1 ]]; then
+		echo "load.sh: kept $TMP" >&2
+	else
+		rm -rf "$TMP"
+	fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# Seconds of DURATION, for time bounds (accepts 10s, 1m, or a bare number).
+secs() {
+	local d=$1
+	case $d in
+	*ms) echo 1 ;;
+	*s) echo "${d%s}" ;;
+	*m) echo $((${d%m} * 60)) ;;
+	*) echo "$d" ;;
+	esac
+}
+DSECS=$(secs "$DURATION")
+BOUND=$((DSECS * 16 + 120)) # no server outlives the whole run
+
+echo "== building into $TMP/bin"
+(cd "$ROOT" && go build -o "$TMP/bin/" ./cmd/latchkey ./scripts/loadtarget ./scripts/refreshload)
+
+# addr_from FILE PATTERN: waits for a line of FILE and prints the address
+# sed extracts with PATTERN.
+addr_from() {
+	local file=$1 pattern=$2 i a
+	for i in $(seq 1 100); do
+		a=$(sed -n "$pattern" "$file" 2>/dev/null | head -n1)
+		if [[ -n $a ]]; then
+			echo "$a"
+			return 0
+		fi
+		sleep 0.1
+	done
+	die "no address in $file; its log: $(cat "$file" "${file%.out}.err" 2>/dev/null | tail -n 20)"
+}
+
+wait_healthy() {
+	local url=$1 i
+	for i in $(seq 1 100); do
+		if curl -fsS -o /dev/null "$url/healthz" 2>/dev/null; then return 0; fi
+		sleep 0.1
+	done
+	die "$url/healthz did not answer"
+}
+
+mkdir -p "$TMP/demo" "$TMP/target"
+echo "== starting latchkey demo on CPU $SERVER_CPU"
+(
+	cd "$TMP/demo"
+	exec env -u ACCESS_TOKEN_SECRET -u TOKEN_SECRET \
+		LATCHKEY_ADDR=127.0.0.1:0 LATCHKEY_BOOKS_ADDR=127.0.0.1:0 \
+		LATCHKEY_DATABASE_URL="sqlite:$TMP/demo/auth.db" \
+		LATCHKEY_BOOKS_DATABASE_URL="sqlite:$TMP/demo/books.db" \
+		LATCHKEY_ISSUER=http://localhost:3000 LATCHKEY_AUDIENCE=latchkey \
+		LATCHKEY_SIGNING_ALG=ES256 LATCHKEY_LOG_LEVEL=info \
+		timeout "$BOUND" taskset -c "$SERVER_CPU" "$TMP/bin/latchkey" demo
+) >"$TMP/demo.out" 2>"$TMP/demo.err" &
+PIDS+=($!)
+# The demo prints "auth server on ADDR, books server on ADDR", ADDR with or
+# without http://.
+AUTH=http://$(addr_from "$TMP/demo.out" 's|.*auth server on \(http://\)\{0,1\}\([^,]*\),.*|\2|p')
+BOOKS=http://$(addr_from "$TMP/demo.out" 's|.*books server on \(http://\)\{0,1\}\([^ ]*\).*|\2|p')
+wait_healthy "$AUTH"
+wait_healthy "$BOOKS"
+
+echo "== starting loadtarget on CPU $SERVER_CPU (JWKS from $AUTH)"
+(
+	cd "$TMP/target"
+	exec timeout "$BOUND" taskset -c "$SERVER_CPU" "$TMP/bin/loadtarget" \
+		-auth-url "$AUTH" -issuer http://localhost:3000 -audience latchkey \
+		-db "$TMP/target/books.db" \
+		-auth-addr 127.0.0.1:0 -uncached-addr 127.0.0.1:0 -nocheck-addr 127.0.0.1:0 -noauth-addr 127.0.0.1:0
+) >"$TMP/target.out" 2>"$TMP/target.err" &
+PIDS+=($!)
+T_AUTH=http://$(addr_from "$TMP/target.out" 's/^loadtarget: auth on //p')
+T_UNCACHED=http://$(addr_from "$TMP/target.out" 's/^loadtarget: uncached on //p')
+T_NOCHECK=http://$(addr_from "$TMP/target.out" 's/^loadtarget: nocheck on //p')
+T_NOAUTH=http://$(addr_from "$TMP/target.out" 's/^loadtarget: noauth on //p')
+wait_healthy "$T_AUTH"
+
+echo "== logging in as anna for an ES256 access token"
+LOGIN=$(curl -fsS -X POST -H 'Content-Type: application/json' \
+	-d '{"username":"anna","password":"password123member"}' "$AUTH/login")
+TOKEN=$(printf '%s' "$LOGIN" | sed -n 's/.*"accessToken":"\([^"]*\)".*/\1/p')
+[[ -n $TOKEN ]] || die "no access token in login answer: $LOGIN"
+ALG=$(printf '%s' "${TOKEN%%.*}" | tr '_-' '/+' | { b=$(cat); while ((${#b} % 4)); do b+='='; done; printf '%s' "$b"; } | base64 -d 2>/dev/null | sed -n 's/.*"alg":"\([^"]*\)".*/\1/p')
+[[ $ALG == ES256 ]] || die "token alg is '$ALG', want ES256"
+
+# The protected and unprotected routes must answer the same bytes, or the
+# comparison is not of the same handler.
+body() { curl -fsS "${@:2}" "$1/books"; }
+REF=$(body "$T_NOAUTH")
+[[ -n $REF ]] || die "empty /books body"
+for u in "$T_AUTH" "$T_UNCACHED" "$BOOKS"; do
+	[[ $(body "$u" -H "Authorization: Bearer $TOKEN") == "$REF" ]] || die "$u/books answers a different body"
+done
+[[ $(body "$T_NOCHECK" -H "Authorization: Bearer x") == "$REF" ]] || die "nocheck /books answers a different body"
+code=$(curl -s -o /dev/null -w '%{http_code}' "$T_AUTH/books")
+[[ $code == 401 ]] || die "$T_AUTH/books without a token answered $code, want 401"
+
+# wrk's latency figures come as 812.00us, 3.45ms or 1.02s; print ms.
+to_ms() { awk -v v="$1" 'BEGIN { u = v; sub(/[0-9.]+/, "", u); n = v + 0;
+	if (u == "us") n /= 1000; else if (u == "s") n *= 1000; else if (u == "m") n *= 60000; printf "%.2f", n }'; }
+
+declare -A RPS P99 NOTE
+ORDER=()
+run_wrk() {
+	local name=$1 url=$2 out
+	shift 2
+	out="$TMP/wrk-$name.txt"
+	echo "== wrk $name: $url/books (loadavg $(cut -d' ' -f1 /proc/loadavg))"
+	timeout $((DSECS + 30)) taskset -c "$CLIENT_CPU" wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" --latency "$@" "$url/books" >"$out"
+	RPS[$name]=$(awk '/^Requests\/sec:/ { print $2 }' "$out")
+	P99[$name]=$(to_ms "$(awk '$1 == "99%" { print $2 }' "$out")")
+	NOTE[$name]=$(awk '/Non-2xx|Socket errors/ { $1 = $1; printf "%s; ", $0 }' "$out")
+	ORDER+=("$name")
+	[[ -n ${RPS[$name]} ]] || die "wrk $name: no result; see $out"
+}
+
+AUTHZ="Authorization: Bearer $TOKEN"
+run_wrk noauth "$T_NOAUTH"
+run_wrk auth "$T_AUTH" -H "$AUTHZ"
+run_wrk auth-uncached "$T_UNCACHED" -H "$AUTHZ"
+run_wrk nocheck "$T_NOCHECK" -H "$AUTHZ"
+run_wrk demo-books "$BOOKS" -H "$AUTHZ"
+
+client() {
+	local name=$1 cpu=$2 out
+	shift 2
+	out="$TMP/client-$name.txt"
+	echo "== $name (loadavg $(cut -d' ' -f1 /proc/loadavg))"
+	timeout $((DSECS + 60)) taskset -c "$cpu" "$TMP/bin/refreshload" -duration "$DURATION" "$@" >"$out" 2>"$TMP/client-$name.err" ||
+		die "$name failed: $(cat "$TMP/client-$name.err")"
+	local line
+	line=$(grep '^RESULT' "$out")
+	RPS[$name]=$(sed -n 's/.* rate=\([^ ]*\).*/\1/p' <<<"$line")
+	P99[$name]=$(sed -n 's/.* p99_ms=\([^ ]*\).*/\1/p' <<<"$line")
+	NOTE[$name]="$(sed -n 's/.* \(errors=[^ ]*\) \(limited=[^ ]*\).*/\1 \2/p' <<<"$line")"
+	ORDER+=("$name")
+}
+
+client refresh "$CLIENT_CPU" -mode refresh -url "$AUTH" -sessions "$SESSIONS"
+for n in $LOGIN_WORKERS; do
+	client "login-$n" "$CLIENT_CPU" -mode login -url "$AUTH" -workers "$n"
+	# argon2id alone, in a process of its own pinned to the server's core
+	# while the servers are idle, at the same concurrency: what each login
+	# must compute.
+	client "argon2id-$n" "$SERVER_CPU" -mode hash -workers "$n"
+done
+
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.3f", a / b; else print "-" }'; }
+
+echo
+echo "Latchkey load test, $(date -u +%Y-%m-%dT%H:%M:%SZ), $(nproc) CPUs ($(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n1)), $(go version | cut -d' ' -f3)"
+echo "server on CPU $SERVER_CPU, clients on CPU $CLIENT_CPU, wrk -t$THREADS -c$CONNECTIONS -d$DURATION, refresh sessions $SESSIONS, login workers: $LOGIN_WORKERS"
+echo
+printf '%-15s %12s %10s %10s  %s\n' case "req/s" "p99 ms" ratio "ratio is vs / notes"
+for name in "${ORDER[@]}"; do
+	case $name in
+	noauth | auth | auth-uncached | nocheck | demo-books) r=$(ratio "${RPS[$name]}" "${RPS[noauth]}") vs="noauth" ;;
+	login-*) r=$(ratio "${RPS[$name]}" "${RPS[argon2id-${name#login-}]}") vs="argon2id-${name#login-}" ;;
+	refresh) r=$(ratio "${RPS[refresh]}" 3000) vs="target 3000/s" ;;
+	*) r="" vs="" ;;
+	esac
+	printf '%-15s %12s %10s %10s  %s\n' "$name" "${RPS[$name]}" "${P99[$name]}" "$r" "$vs ${NOTE[$name]}"
+done
+echo
+echo "targets: auth/noauth >= 0.85; refresh >= 3000/s; login-N/argon2id-N >= 1/1.1 = 0.909 (login time <= 1.1x hash time)"
+echo "cases: noauth = GET /books without bearer middleware; auth = production wiring (JWKS, cached verify);"
+echo "       auth-uncached = same, verified-token cache off (ES256 check every request); nocheck = books.New with an"
+echo "       accept-all verifier; demo-books = the latchkey binary's books server (demo). All use one ES256 token."
