@@ -9,7 +9,7 @@ import (
 
 // CreateSigningKey implements latchkey.Store.
 func (s *Store) CreateSigningKey(ctx context.Context, k *latchkey.SigningKey) error {
-	_, err := s.db.ExecContext(ctx,
+	_, err := s.exec(ctx,
 		`INSERT INTO signing_keys (id, alg, private, created_at) VALUES (?, ?, ?, ?)`,
 		k.ID, k.Alg, k.Private, timeArg(k.CreatedAt))
 	if isUnique(err) {
@@ -24,7 +24,7 @@ func (s *Store) CreateSigningKey(ctx context.Context, k *latchkey.SigningKey) er
 // SigningKeys implements latchkey.Store. Keys created in the same
 // microsecond come in descending id order, so the order is stable.
 func (s *Store) SigningKeys(ctx context.Context) ([]*latchkey.SigningKey, error) {
-	rows, err := s.db.QueryContext(ctx,
+	rows, err := s.query(ctx,
 		`SELECT id, alg, private, created_at FROM signing_keys ORDER BY created_at DESC, id DESC`)
 	if err != nil {
 		return nil, fmt.Errorf("signing keys: %w", err)

@@ -10,6 +10,30 @@ import (
 	"github.com/latchkey-dev/latchkey"
 )
 
+// The statements run inside write transactions. Open prepares them, since
+// preparing one lazily inside a transaction would need a second pooled
+// connection, which ":memory:" does not have and a busy pool may not free.
+const (
+	insertSession = `
+		INSERT INTO sessions (id, user_id, created_at, last_used_at, expires_at,
+			revoked_at, revoke_reason, user_agent, ip,
+			current_hash, previous_hash, previous_retired_at, previous_successor)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+	insertRefreshToken = `INSERT INTO refresh_tokens (hash, session_id, issued_at) VALUES (?, ?, ?)`
+	rotateSession      = `
+		UPDATE sessions SET
+			previous_hash = current_hash,
+			previous_retired_at = ?,
+			previous_successor = ?,
+			current_hash = ?,
+			last_used_at = ?,
+			expires_at = ?
+		WHERE id = ? AND current_hash = ? AND revoked_at IS NULL`
+)
+
+// txQueries are the statements Open prepares.
+var txQueries = []string{insertSession, insertRefreshToken, rotateSession}
+
 // CreateSession implements latchkey.Store.
 func (s *Store) CreateSession(ctx context.Context, sess *latchkey.Session) error {
 	if err := s.createSession(ctx, sess); err != nil {
@@ -24,19 +48,14 @@ func (s *Store) createSession(ctx context.Context, sess *latchkey.Session) error
 		return err
 	}
 	defer tx.Rollback()
-	_, err = tx.ExecContext(ctx, `
-		INSERT INTO sessions (id, user_id, created_at, last_used_at, expires_at,
-			revoked_at, revoke_reason, user_agent, ip,
-			current_hash, previous_hash, previous_retired_at, previous_successor)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+	_, err = s.txExec(ctx, tx, insertSession,
 		sess.ID, sess.UserID, timeArg(sess.CreatedAt), timeArg(sess.LastUsedAt), timeArg(sess.ExpiresAt),
 		timeArg(sess.RevokedAt), sess.RevokeReason, sess.UserAgent, sess.IP,
 		sess.CurrentHash, sess.PreviousHash, timeArg(sess.PreviousRetiredAt), sess.PreviousSuccessor)
 	if err := constraintErr(err); err != nil {
 		return err
 	}
-	_, err = tx.ExecContext(ctx,
-		`INSERT INTO refresh_tokens (hash, session_id, issued_at) VALUES (?, ?, ?)`,
+	_, err = s.txExec(ctx, tx, insertRefreshToken,
 		sess.CurrentHash, sess.ID, timeArg(sess.CreatedAt))
 	if err := constraintErr(err); err != nil {
 		return err
@@ -77,7 +96,7 @@ func scanSession(row interface{ Scan(...any) error }) (*latchkey.Session, error)
 
 // Session implements latchkey.Store.
 func (s *Store) Session(ctx context.Context, id string) (*latchkey.Session, error) {
-	sess, err := scanSession(s.db.QueryRowContext(ctx,
+	sess, err := scanSession(s.queryRow(ctx,
 		`SELECT `+sessionColumns+` FROM sessions s WHERE s.id = ?`, id))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, fmt.Errorf("session: %w", latchkey.ErrNotFound)
@@ -92,7 +111,7 @@ func (s *Store) Session(ctx context.Context, id string) (*latchkey.Session, erro
 // token of every kept session, so one lookup covers current, previous and
 // older tokens alike.
 func (s *Store) SessionByTokenHash(ctx context.Context, hash []byte) (*latchkey.Session, error) {
-	sess, err := scanSession(s.db.QueryRowContext(ctx, `
+	sess, err := scanSession(s.queryRow(ctx, `
 		SELECT `+sessionColumns+`
 		FROM refresh_tokens t JOIN sessions s ON s.id = t.session_id
 		WHERE t.hash = ?`, hash))
@@ -107,7 +126,7 @@ func (s *Store) SessionByTokenHash(ctx context.Context, hash []byte) (*latchkey.
 
 // ListSessions implements latchkey.Store.
 func (s *Store) ListSessions(ctx context.Context, userID string) ([]*latchkey.Session, error) {
-	rows, err := s.db.QueryContext(ctx, `
+	rows, err := s.query(ctx, `
 		SELECT `+sessionColumns+` FROM sessions s
 		WHERE s.user_id = ? AND s.revoked_at IS NULL
 		ORDER BY s.created_at DESC, s.id DESC`, userID)
@@ -146,15 +165,7 @@ func (s *Store) rotate(ctx context.Context, r latchkey.Rotation) error {
 		return err
 	}
 	defer tx.Rollback()
-	res, err := tx.ExecContext(ctx, `
-		UPDATE sessions SET
-			previous_hash = current_hash,
-			previous_retired_at = ?,
-			previous_successor = ?,
-			current_hash = ?,
-			last_used_at = ?,
-			expires_at = ?
-		WHERE id = ? AND current_hash = ? AND revoked_at IS NULL`,
+	res, err := s.txExec(ctx, tx, rotateSession,
 		timeArg(r.At), r.SealedSuccessor, r.NewHash, timeArg(r.At), timeArg(r.ExpiresAt),
 		r.SessionID, r.OldHash)
 	if err := constraintErr(err); err != nil {
@@ -172,8 +183,7 @@ func (s *Store) rotate(ctx context.Context, r latchkey.Rotation) error {
 		}
 		return latchkey.ErrConflict
 	}
-	_, err = tx.ExecContext(ctx,
-		`INSERT INTO refresh_tokens (hash, session_id, issued_at) VALUES (?, ?, ?)`,
+	_, err = s.txExec(ctx, tx, insertRefreshToken,
 		r.NewHash, r.SessionID, timeArg(r.At))
 	if err := constraintErr(err); err != nil {
 		return err
@@ -200,7 +210,7 @@ func (s *Store) exists(ctx context.Context, q querier, id string) error {
 
 // RevokeSession implements latchkey.Store.
 func (s *Store) RevokeSession(ctx context.Context, id string, at time.Time, reason string) error {
-	res, err := s.db.ExecContext(ctx,
+	res, err := s.exec(ctx,
 		`UPDATE sessions SET revoked_at = ?, revoke_reason = ? WHERE id = ? AND revoked_at IS NULL`,
 		timeArg(at), reason, id)
 	if err != nil {
@@ -221,7 +231,7 @@ func (s *Store) RevokeSession(ctx context.Context, id string, at time.Time, reas
 
 // RevokeUserSessions implements latchkey.Store.
 func (s *Store) RevokeUserSessions(ctx context.Context, userID string, at time.Time, reason string) (int, error) {
-	res, err := s.db.ExecContext(ctx,
+	res, err := s.exec(ctx,
 		`UPDATE sessions SET revoked_at = ?, revoke_reason = ? WHERE user_id = ? AND revoked_at IS NULL`,
 		timeArg(at), reason, userID)
 	if err != nil {
@@ -238,7 +248,7 @@ func (s *Store) RevokeUserSessions(ctx context.Context, userID string, at time.T
 // DELETE CASCADE removes the sessions' refresh tokens in the same
 // statement. A session without an expiry (NULL) is never deleted.
 func (s *Store) DeleteExpiredSessions(ctx context.Context, before time.Time) (int, error) {
-	res, err := s.db.ExecContext(ctx, `DELETE FROM sessions WHERE expires_at < ?`, timeArg(before))
+	res, err := s.exec(ctx, `DELETE FROM sessions WHERE expires_at < ?`, timeArg(before))
 	if err != nil {
 		return 0, fmt.Errorf("delete expired sessions: %w", err)
 	}

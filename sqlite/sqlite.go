@@ -33,7 +33,8 @@ const busyTimeout = 10 * time.Second
 // Store is a latchkey.Store backed by one SQLite database. It is safe for
 // concurrent use, and several processes may share one database file.
 type Store struct {
-	db *sql.DB
+	db    *sql.DB
+	stmts *stmts
 }
 
 var _ latchkey.Store = (*Store)(nil)
@@ -90,9 +91,13 @@ func Open(ctx context.Context, path string) (*Store, error) {
 		db.SetMaxIdleConns(n)
 	}
 
-	s := &Store{db: db}
+	s := &Store{db: db, stmts: &stmts{db: db}}
 	if err := s.migrate(ctx); err != nil {
 		db.Close()
+		return nil, fmt.Errorf("open sqlite: %w", err)
+	}
+	if err := s.stmts.prepare(ctx, txQueries); err != nil {
+		s.Close()
 		return nil, fmt.Errorf("open sqlite: %w", err)
 	}
 	return s, nil
@@ -124,7 +129,10 @@ func fileURI(abs string, params url.Values) string {
 }
 
 // Close implements latchkey.Store.
-func (s *Store) Close() error { return s.db.Close() }
+func (s *Store) Close() error {
+	s.stmts.close()
+	return s.db.Close()
+}
 
 // Ping implements latchkey.Store.
 func (s *Store) Ping(ctx context.Context) error {

@@ -11,7 +11,7 @@ import (
 
 // CreateUser implements latchkey.Store.
 func (s *Store) CreateUser(ctx context.Context, u *latchkey.User) error {
-	_, err := s.db.ExecContext(ctx, `
+	_, err := s.exec(ctx, `
 		INSERT INTO users (id, username, role, password_hash, disabled, created_at)
 		VALUES (?, ?, ?, ?, ?, ?)`,
 		u.ID, u.Username, string(u.Role), u.PasswordHash, u.Disabled, timeArg(u.CreatedAt))
@@ -38,7 +38,7 @@ func scanUser(row interface{ Scan(...any) error }) (*latchkey.User, error) {
 
 // UserByID implements latchkey.Store.
 func (s *Store) UserByID(ctx context.Context, id string) (*latchkey.User, error) {
-	u, err := scanUser(s.db.QueryRowContext(ctx,
+	u, err := scanUser(s.queryRow(ctx,
 		`SELECT `+userColumns+` FROM users WHERE id = ?`, id))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, fmt.Errorf("user by id: %w", latchkey.ErrNotFound)
@@ -52,7 +52,7 @@ func (s *Store) UserByID(ctx context.Context, id string) (*latchkey.User, error)
 // UserByUsername implements latchkey.Store. lower() folds ASCII only,
 // as the generated username_key column does.
 func (s *Store) UserByUsername(ctx context.Context, name string) (*latchkey.User, error) {
-	u, err := scanUser(s.db.QueryRowContext(ctx,
+	u, err := scanUser(s.queryRow(ctx,
 		`SELECT `+userColumns+` FROM users WHERE username_key = lower(?)`, name))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, fmt.Errorf("user by username: %w", latchkey.ErrNotFound)
@@ -65,7 +65,7 @@ func (s *Store) UserByUsername(ctx context.Context, name string) (*latchkey.User
 
 // UpdateUser implements latchkey.Store.
 func (s *Store) UpdateUser(ctx context.Context, u *latchkey.User) error {
-	res, err := s.db.ExecContext(ctx,
+	res, err := s.exec(ctx,
 		`UPDATE users SET role = ?, password_hash = ?, disabled = ? WHERE id = ?`,
 		string(u.Role), u.PasswordHash, u.Disabled, u.ID)
 	if err != nil {
@@ -88,7 +88,7 @@ func (s *Store) ListUsers(ctx context.Context, afterID string, limit int) ([]*la
 	if limit <= 0 {
 		return nil, nil
 	}
-	rows, err := s.db.QueryContext(ctx,
+	rows, err := s.query(ctx,
 		`SELECT `+userColumns+` FROM users WHERE id > ? ORDER BY id LIMIT ?`, afterID, limit)
 	if err != nil {
 		return nil, fmt.Errorf("list users: %w", err)
@@ -111,7 +111,7 @@ func (s *Store) ListUsers(ctx context.Context, afterID string, limit int) ([]*la
 // CountUsers implements latchkey.Store.
 func (s *Store) CountUsers(ctx context.Context) (int, error) {
 	var n int
-	if err := s.db.QueryRowContext(ctx, `SELECT count(*) FROM users`).Scan(&n); err != nil {
+	if err := s.queryRow(ctx, `SELECT count(*) FROM users`).Scan(&n); err != nil {
 		return 0, fmt.Errorf("count users: %w", err)
 	}
 	return n, nil
