@@ -32,7 +32,10 @@ const (
 )
 
 // txQueries are the statements Open prepares.
-var txQueries = []string{insertSession, insertRefreshToken, rotateSession}
+var txQueries = []string{
+	insertSession, insertRefreshToken, rotateSession,
+	savepoint, releaseSavepoint, rollbackToSave,
+}
 
 // CreateSession implements latchkey.Store.
 func (s *Store) CreateSession(ctx context.Context, sess *latchkey.Session) error {
@@ -146,49 +149,6 @@ func (s *Store) ListSessions(ctx context.Context, userID string) ([]*latchkey.Se
 		return nil, fmt.Errorf("list sessions: %w", err)
 	}
 	return list, nil
-}
-
-// RotateRefreshToken implements latchkey.Store. The conditional UPDATE is
-// the compare-and-swap: under SQLite's single writer, the first
-// transaction to commit changes the row and every later one finds
-// current_hash no longer equal to OldHash.
-func (s *Store) RotateRefreshToken(ctx context.Context, r latchkey.Rotation) error {
-	if err := s.rotate(ctx, r); err != nil {
-		return fmt.Errorf("rotate refresh token: %w", err)
-	}
-	return nil
-}
-
-func (s *Store) rotate(ctx context.Context, r latchkey.Rotation) error {
-	tx, err := s.db.BeginTx(ctx, nil)
-	if err != nil {
-		return err
-	}
-	defer tx.Rollback()
-	res, err := s.txExec(ctx, tx, rotateSession,
-		timeArg(r.At), r.SealedSuccessor, r.NewHash, timeArg(r.At), timeArg(r.ExpiresAt),
-		r.SessionID, r.OldHash)
-	if err := constraintErr(err); err != nil {
-		return err
-	}
-	n, err := res.RowsAffected()
-	if err != nil {
-		return err
-	}
-	if n == 0 {
-		// Nothing changed; tell a missing session from a lost race. The
-		// write lock is still ours, so the answer is current.
-		if err := s.exists(ctx, tx, r.SessionID); err != nil {
-			return err
-		}
-		return latchkey.ErrConflict
-	}
-	_, err = s.txExec(ctx, tx, insertRefreshToken,
-		r.NewHash, r.SessionID, timeArg(r.At))
-	if err := constraintErr(err); err != nil {
-		return err
-	}
-	return tx.Commit()
 }
 
 // querier is what *sql.DB and *sql.Tx share.

@@ -35,6 +35,7 @@ const busyTimeout = 10 * time.Second
 type Store struct {
 	db    *sql.DB
 	stmts *stmts
+	rot   *rotator
 }
 
 var _ latchkey.Store = (*Store)(nil)
@@ -97,9 +98,11 @@ func Open(ctx context.Context, path string) (*Store, error) {
 		return nil, fmt.Errorf("open sqlite: %w", err)
 	}
 	if err := s.stmts.prepare(ctx, txQueries); err != nil {
-		s.Close()
+		s.stmts.close()
+		db.Close()
 		return nil, fmt.Errorf("open sqlite: %w", err)
 	}
+	s.startRotator()
 	return s, nil
 }
 
@@ -130,6 +133,7 @@ func fileURI(abs string, params url.Values) string {
 
 // Close implements latchkey.Store.
 func (s *Store) Close() error {
+	s.stopRotator()
 	s.stmts.close()
 	return s.db.Close()
 }
