@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"runtime"
 	"strings"
 	"time"
 
@@ -56,6 +57,13 @@ type Config struct {
 	LoginRatePerUser Rate         // defaults to DefaultLoginRatePerUser
 	LoginRatePerIP   Rate         // defaults to DefaultLoginRatePerIP
 
+	// PasswordConcurrency bounds the argon2id hashes computed at once
+	// (default GOMAXPROCS), and PasswordQueue the requests waiting for one
+	// (default 32 per slot); past that, ErrBusy. Memory for hashing is
+	// bounded by PasswordConcurrency × Argon2.Memory.
+	PasswordConcurrency int
+	PasswordQueue       int
+
 	Now func() time.Time // defaults to time.Now
 }
 
@@ -66,6 +74,7 @@ type Service struct {
 	// dummyHash is verified against when the username is unknown, so that
 	// a login for a user who does not exist costs what a real one costs.
 	dummyHash string
+	gate      *passwordGate
 }
 
 // NewService validates cfg, fills its defaults and returns a Service.
@@ -81,6 +90,8 @@ func NewService(cfg Config) (*Service, error) {
 		return nil, errors.New("latchkey: Config.Audience is required")
 	case cfg.AccessTTL < 0, cfg.RefreshIdleTTL < 0, cfg.SessionMaxAge < 0, cfg.ReuseGrace < 0:
 		return nil, errors.New("latchkey: negative duration in Config")
+	case cfg.PasswordConcurrency < 0, cfg.PasswordQueue < 0:
+		return nil, errors.New("latchkey: negative password concurrency or queue in Config")
 	}
 	if cfg.Limiter == nil {
 		cfg.Limiter = NewMemoryLimiter()
@@ -106,10 +117,20 @@ func NewService(cfg Config) (*Service, error) {
 	if cfg.LoginRatePerIP == (Rate{}) {
 		cfg.LoginRatePerIP = DefaultLoginRatePerIP
 	}
+	if cfg.PasswordConcurrency == 0 {
+		cfg.PasswordConcurrency = runtime.GOMAXPROCS(0)
+	}
+	if cfg.PasswordQueue == 0 {
+		cfg.PasswordQueue = 32 * cfg.PasswordConcurrency
+	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	return &Service{cfg: cfg, dummyHash: HashPassword(rand.Text(), cfg.Argon2)}, nil
+	return &Service{
+		cfg:       cfg,
+		dummyHash: HashPassword(rand.Text(), cfg.Argon2),
+		gate:      newPasswordGate(cfg.PasswordConcurrency, cfg.PasswordQueue),
+	}, nil
 }
 
 // now is the Service's clock, in UTC and truncated to the microsecond so
@@ -155,11 +176,15 @@ func (s *Service) CreateUser(ctx context.Context, username, password string, rol
 	if !role.Valid() {
 		return nil, invalid("role", "must be %q or %q", RoleAdmin, RoleMember)
 	}
+	var hash string
+	if err := s.gate.do(ctx, func() { hash = HashPassword(password, s.cfg.Argon2) }); err != nil {
+		return nil, err
+	}
 	u := &User{
 		ID:           newID(),
 		Username:     username,
 		Role:         role,
-		PasswordHash: HashPassword(password, s.cfg.Argon2),
+		PasswordHash: hash,
 		CreatedAt:    s.now(),
 	}
 	if err := s.cfg.Store.CreateUser(ctx, u); err != nil {
@@ -208,12 +233,17 @@ func (s *Service) Login(ctx context.Context, username, password string, c Client
 	u, err := s.cfg.Store.UserByUsername(ctx, username)
 	switch {
 	case errors.Is(err, ErrNotFound):
-		VerifyPassword(s.dummyHash, password, s.cfg.Argon2)
+		if err := s.gate.do(ctx, func() { VerifyPassword(s.dummyHash, password, s.cfg.Argon2) }); err != nil {
+			return nil, s.unthrottle(ctx, ipKey, userKey, err)
+		}
 		return nil, ErrInvalidCredentials
 	case err != nil:
 		return nil, fmt.Errorf("login: %w", err)
 	}
-	ok, rehash, err := VerifyPassword(u.PasswordHash, password, s.cfg.Argon2)
+	var ok, rehash bool
+	if gateErr := s.gate.do(ctx, func() { ok, rehash, err = VerifyPassword(u.PasswordHash, password, s.cfg.Argon2) }); gateErr != nil {
+		return nil, s.unthrottle(ctx, ipKey, userKey, gateErr)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("login: verify password of user %s: %w", u.ID, err)
 	}
@@ -233,7 +263,12 @@ func (s *Service) Login(ctx context.Context, username, password string, c Client
 		}
 	}
 	if rehash {
-		u.PasswordHash = HashPassword(password, s.cfg.Argon2)
+		// The login succeeds even if the upgrade has to wait for next time.
+		if err := s.gate.do(ctx, func() { u.PasswordHash = HashPassword(password, s.cfg.Argon2) }); err != nil {
+			rehash = false
+		}
+	}
+	if rehash {
 		if err := s.cfg.Store.UpdateUser(ctx, u); err != nil {
 			// The login still succeeds; the upgrade is retried next time.
 			s.cfg.Logger.WarnContext(ctx, "upgrade password hash", "user_id", u.ID, "err", err)
@@ -271,6 +306,22 @@ func (s *Service) throttle(ctx context.Context, ipKey, userKey string) error {
 		return &RateLimitedError{RetryAfter: wait}
 	}
 	return nil
+}
+
+// unthrottle gives back the attempts throttle spent on a login that was
+// turned away before its password was checked, and returns err.
+func (s *Service) unthrottle(ctx context.Context, ipKey, userKey string, err error) error {
+	if ipKey != "" {
+		if rerr := s.cfg.Limiter.Refund(ctx, ipKey, s.cfg.LoginRatePerIP); rerr != nil {
+			s.cfg.Logger.WarnContext(ctx, "refund login limiter", "err", rerr)
+		}
+	}
+	if userKey != "" {
+		if rerr := s.cfg.Limiter.Refund(ctx, userKey, s.cfg.LoginRatePerUser); rerr != nil {
+			s.cfg.Logger.WarnContext(ctx, "refund login limiter", "err", rerr)
+		}
+	}
+	return err
 }
 
 func (s *Service) startSession(ctx context.Context, u *User, c Client) (*TokenPair, error) {

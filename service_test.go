@@ -529,3 +529,39 @@ func firstKID(t *testing.T, st latchkey.Store) string {
 	}
 	return keys[0].ID
 }
+
+// TestBusyPasswordGate: when every argon2id slot and queue place is taken,
+// logins and registrations are turned away at once with ErrBusy, and a
+// turned-away login does not count against the user's or the address's
+// allowance.
+func TestBusyPasswordGate(t *testing.T) {
+	e := newTestService(t, func(c *latchkey.Config) {
+		c.PasswordConcurrency = 1
+		c.PasswordQueue = 1
+		c.LoginRatePerUser = latchkey.Rate{Burst: 2, Every: time.Hour}
+		c.LoginRatePerIP = latchkey.Rate{Burst: 2, Every: time.Hour}
+	})
+	e.mustUser(t, "anna", "password123member", latchkey.RoleMember)
+	ctx := t.Context()
+	client := latchkey.Client{IP: "192.0.2.7"}
+
+	release := latchkey.FillPasswordGate(e.svc)
+	for range 5 { // more than either allowance
+		for _, name := range []string{"anna", "nobody"} {
+			if _, err := e.svc.Login(ctx, name, "password123member", client); !errors.Is(err, latchkey.ErrBusy) {
+				t.Fatalf("Login(%s) with the gate full: %v, want ErrBusy", name, err)
+			}
+		}
+	}
+	if _, err := e.svc.Register(ctx, "newcomer", "password123new"); !errors.Is(err, latchkey.ErrBusy) {
+		t.Fatalf("Register with the gate full: %v, want ErrBusy", err)
+	}
+	release()
+
+	if _, err := e.svc.Login(ctx, "anna", "password123member", client); err != nil {
+		t.Fatalf("Login after the burst: %v; busy answers must not use up the allowance", err)
+	}
+	if _, err := e.store.UserByUsername(ctx, "newcomer"); !errors.Is(err, latchkey.ErrNotFound) {
+		t.Errorf("a registration turned away as busy created the user")
+	}
+}

@@ -51,6 +51,9 @@ func errorFor(err error) *Error {
 	case errors.As(err, &rlErr):
 		return &Error{Status: http.StatusTooManyRequests, Code: "rate_limited",
 			Description: "Too many login attempts. Try again later.", RetryAfter: rlErr.RetryAfter, Cause: err}
+	case errors.Is(err, latchkey.ErrBusy):
+		return &Error{Status: http.StatusTooManyRequests, Code: "rate_limited",
+			Description: "The server is busy checking passwords. Try again shortly.", RetryAfter: time.Second, Cause: err}
 	case errors.Is(err, latchkey.ErrInvalidCredentials):
 		return &Error{Status: http.StatusUnauthorized, Code: "invalid_credentials", Description: "Invalid username or password.", Cause: err}
 	case errors.Is(err, latchkey.ErrInvalidGrant):
