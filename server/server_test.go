@@ -433,6 +433,7 @@ func TestHostileBodies(t *testing.T) {
 		{"form content type", `username=anna`, "application/x-www-form-urlencoded", 415, "unsupported_media_type"},
 		{"text content type", `{"username":"anna","password":"password123"}`, "text/plain", 415, "unsupported_media_type"},
 		{"garbage content type", `{}`, "%%%", 415, "unsupported_media_type"},
+		{"non-UTF-8 charset", `{"username":"anna","password":"password123"}`, "application/json; charset=latin1", 415, "unsupported_media_type"},
 	} {
 		for _, path := range []string{"/register", "/login", "/token", "/logout"} {
 			t.Run(tc.name+path, func(t *testing.T) {
