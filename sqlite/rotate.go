@@ -16,7 +16,7 @@ import (
 // disk costs more than everything else a refresh does. So the store commits
 // concurrent rotations together (group commit): one goroutine takes every
 // rotation waiting when the previous commit ends, runs them in order in one
-// transaction, each inside its own savepoint, and commits once. Durability
+// transaction, each refused one leaving no trace, and commits once. Durability
 // is unchanged, a rotation is acknowledged only after its commit, and a
 // lone rotation still commits at once.
 //
@@ -27,11 +27,7 @@ import (
 // lock (and readers' view of the newest tokens) for long.
 const maxBatch = 64
 
-const (
-	savepoint        = `SAVEPOINT rotation`
-	releaseSavepoint = `RELEASE rotation`
-	rollbackToSave   = `ROLLBACK TO rotation`
-)
+const deleteRefreshToken = `DELETE FROM refresh_tokens WHERE hash = ?`
 
 var errClosed = errors.New("store is closed")
 
@@ -139,17 +135,6 @@ func (s *Store) commitBatch(batch []*rotateReq) {
 		return
 	}
 	defer tx.Rollback()
-	if len(batch) == 1 {
-		// Alone, a refused rotation rolls the whole transaction back; the
-		// savepoint's two statements would be a sixth of the work.
-		if errs[0] = batch[0].ctx.Err(); errs[0] != nil {
-			return
-		}
-		if errs[0] = s.rotateOne(ctx, tx, batch[0].r); errs[0] == nil {
-			errs[0] = tx.Commit()
-		}
-		return
-	}
 	committed := false
 	for i, req := range batch {
 		if err := req.ctx.Err(); err != nil {
@@ -157,7 +142,7 @@ func (s *Store) commitBatch(batch []*rotateReq) {
 			continue
 		}
 		var fatal error
-		errs[i], fatal = s.rotateInSavepoint(ctx, tx, req.r)
+		errs[i], fatal = s.rotateOne(ctx, tx, req.r)
 		if fatal != nil {
 			fail(fatal)
 			return
@@ -176,45 +161,43 @@ func (s *Store) commitBatch(batch []*rotateReq) {
 	}
 }
 
-// rotateInSavepoint applies one rotation inside tx. A refused rotation is
-// rolled back to its savepoint, leaving the batch's other rotations alone.
-// fatal reports that the transaction itself is no longer usable.
-func (s *Store) rotateInSavepoint(ctx context.Context, tx *sql.Tx, r latchkey.Rotation) (err, fatal error) {
-	if _, err := s.txExec(ctx, tx, savepoint); err != nil {
+// rotateOne applies one rotation inside tx, or refuses it leaving nothing
+// behind, so that the batch's other rotations stand either way. It does so
+// without a savepoint per rotation, which cost two more statements each:
+//
+//   - The new token is recorded first. A constraint violation (the hash
+//     already issued, or no such session) fails only that statement, which
+//     SQLite undoes on its own, keeping the transaction.
+//   - Then the compare-and-swap. If it changes no row (lost race, revoked
+//     session), the token just recorded is deleted again.
+//
+// Any other failure may have ended the transaction, so it is fatal to the
+// whole batch, which is then rolled back and every caller told.
+func (s *Store) rotateOne(ctx context.Context, tx *sql.Tx, r latchkey.Rotation) (refused, fatal error) {
+	_, err := s.txExec(ctx, tx, insertRefreshToken, r.NewHash, r.SessionID, timeArg(r.At))
+	if err != nil {
+		if isUnique(err) || isForeignKey(err) {
+			return constraintErr(err), nil
+		}
 		return nil, err
 	}
-	err = s.rotateOne(ctx, tx, r)
-	if err != nil {
-		if _, rbErr := s.txExec(ctx, tx, rollbackToSave); rbErr != nil {
-			return nil, rbErr
-		}
-	}
-	if _, relErr := s.txExec(ctx, tx, releaseSavepoint); relErr != nil {
-		return nil, relErr
-	}
-	return err, nil
-}
-
-// rotateOne is the compare-and-swap and the record of the new token.
-func (s *Store) rotateOne(ctx context.Context, tx *sql.Tx, r latchkey.Rotation) error {
 	res, err := s.txExec(ctx, tx, rotateSession,
 		timeArg(r.At), r.SealedSuccessor, r.NewHash, timeArg(r.At), timeArg(r.ExpiresAt),
 		r.SessionID, r.OldHash)
-	if err := constraintErr(err); err != nil {
-		return err
+	if err != nil {
+		return nil, err
 	}
 	n, err := res.RowsAffected()
 	if err != nil {
-		return err
+		return nil, err
 	}
-	if n == 0 {
-		// Nothing changed; tell a missing session from a lost race. The
-		// write lock is still ours, so the answer is current.
-		if err := s.exists(ctx, tx, r.SessionID); err != nil {
-			return err
-		}
-		return latchkey.ErrConflict
+	if n == 1 {
+		return nil, nil
 	}
-	_, err = s.txExec(ctx, tx, insertRefreshToken, r.NewHash, r.SessionID, timeArg(r.At))
-	return constraintErr(err)
+	if _, err := s.txExec(ctx, tx, deleteRefreshToken, r.NewHash); err != nil {
+		return nil, err
+	}
+	// The session exists (the token's foreign key said so) but is revoked,
+	// or its current token is no longer OldHash.
+	return latchkey.ErrConflict, nil
 }

@@ -46,8 +46,11 @@ func rot(id string, from, to string) latchkey.Rotation {
 // and must not undo or block the others.
 func TestCommitBatchIsolatesRotations(t *testing.T) {
 	s := openTest(t)
-	for _, id := range []string{"a", "b", "c", "d"} {
+	for _, id := range []string{"a", "b", "c", "d", "r"} {
 		createSession(t, s, id)
+	}
+	if err := s.RevokeSession(t.Context(), "r", t0, "test"); err != nil {
+		t.Fatal(err)
 	}
 	canceled, cancel := context.WithCancel(t.Context())
 	cancel()
@@ -59,15 +62,16 @@ func TestCommitBatchIsolatesRotations(t *testing.T) {
 	}{
 		{t.Context(), rot("a", "a/0", "a/1"), nil},
 		{t.Context(), rot("a", "a/0", "a/1-again"), latchkey.ErrConflict}, // lost the race to the first
-		{t.Context(), rot("b", "b/0", "a/1"), latchkey.ErrConflict},       // NewHash already issued: UPDATE undone
+		{t.Context(), rot("b", "b/0", "a/1"), latchkey.ErrConflict},       // NewHash already issued
 		{t.Context(), rot("missing", "m/0", "m/1"), latchkey.ErrNotFound},
 		{canceled, rot("c", "c/0", "c/1"), context.Canceled},
 		{t.Context(), rot("d", "d/0", "d/1"), nil},
 		{t.Context(), rot("a", "a/1", "a/2"), nil}, // sees the first rotation of the batch
-		// a/0 is now neither a's current nor its previous token, so the
-		// UPDATE of b succeeds and the INSERT of the token fails: the
-		// savepoint must undo the UPDATE.
+		// An older token of another session: taken all the same.
 		{t.Context(), rot("b", "b/0", "a/0"), latchkey.ErrConflict},
+		// The token is recorded before the compare-and-swap finds the
+		// session revoked; it must be removed again.
+		{t.Context(), rot("r", "r/0", "r/1"), latchkey.ErrConflict},
 	}
 	reqs := make([]*rotateReq, len(batch))
 	for i, b := range batch {
@@ -81,7 +85,7 @@ func TestCommitBatchIsolatesRotations(t *testing.T) {
 		}
 	}
 
-	current := map[string]string{"a": "a/2", "b": "b/0", "c": "c/0", "d": "d/1"}
+	current := map[string]string{"a": "a/2", "b": "b/0", "c": "c/0", "d": "d/1", "r": "r/0"}
 	for id, want := range current {
 		sess, err := s.Session(t.Context(), id)
 		if err != nil {
@@ -91,7 +95,7 @@ func TestCommitBatchIsolatesRotations(t *testing.T) {
 			t.Errorf("session %s: CurrentHash = %s, want %s", id, sess.CurrentHash, want)
 		}
 	}
-	for _, h := range []string{"a/1-again", "c/1", "m/1"} {
+	for _, h := range []string{"a/1-again", "c/1", "m/1", "r/1"} {
 		if _, err := s.SessionByTokenHash(t.Context(), []byte(h)); !errors.Is(err, latchkey.ErrNotFound) {
 			t.Errorf("refused token %s was recorded: %v", h, err)
 		}

@@ -34,7 +34,7 @@ const (
 // txQueries are the statements Open prepares.
 var txQueries = []string{
 	insertSession, insertRefreshToken, rotateSession,
-	savepoint, releaseSavepoint, rollbackToSave,
+	deleteRefreshToken,
 }
 
 // CreateSession implements latchkey.Store.
