@@ -17,6 +17,11 @@
 #
 # Settings (environment):
 #   DURATION=10s       length of each measured case (wrk -d and the Go client)
+#   ROUNDS=3           GET /books: the five wrk cases run this many times,
+#                      interleaved, DURATION each; each case reports its
+#                      median, and its ratio is the median of the per-round
+#                      ratios to noauth of the same round, so that a drift in
+#                      the machine's speed (a shared VM) lands on both sides
 #   CONNECTIONS=32     wrk -c
 #   THREADS=1          wrk -t
 #   SESSIONS=32        refresh: concurrent sessions, one client goroutine each
@@ -26,10 +31,11 @@
 #   SERVER_CPU=0 CLIENT_CPU=1
 #   KEEP=1             keep the temporary directory (logs) for inspection
 #
-# Usage: scripts/load.sh            (from anywhere; about 110 s with defaults)
+# Usage: scripts/load.sh            (from anywhere; about 4 minutes with defaults)
 set -euo pipefail
 
 DURATION=${DURATION:-10s}
+ROUNDS=${ROUNDS:-3}
 CONNECTIONS=${CONNECTIONS:-32}
 THREADS=${THREADS:-1}
 SESSIONS=${SESSIONS:-32}
@@ -77,7 +83,7 @@ secs() {
 	esac
 }
 DSECS=$(secs "$DURATION")
-BOUND=$((DSECS * 16 + 120)) # no server outlives the whole run
+BOUND=$((DSECS * (5 * ROUNDS + 8) + 120)) # no server outlives the whole run
 
 echo "== building into $TMP/bin"
 (cd "$ROOT" && go build -o "$TMP/bin/" ./cmd/latchkey ./scripts/loadtarget ./scripts/refreshload)
@@ -165,27 +171,51 @@ code=$(curl -s -o /dev/null -w '%{http_code}' "$T_AUTH/books")
 to_ms() { awk -v v="$1" 'BEGIN { u = v; sub(/[0-9.]+/, "", u); n = v + 0;
 	if (u == "us") n /= 1000; else if (u == "s") n *= 1000; else if (u == "m") n *= 60000; printf "%.2f", n }'; }
 
-declare -A RPS P99 NOTE
+declare -A RPS P99 NOTE RATIO
 ORDER=()
+# median VALUES...: the middle value (the lower middle for an even count).
+median() { printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
+
+declare -A ROUND_RPS ROUND_P99 ROUND_RATIO
 run_wrk() {
-	local name=$1 url=$2 out
-	shift 2
-	out="$TMP/wrk-$name.txt"
-	echo "== wrk $name: $url/books (loadavg $(cut -d' ' -f1 /proc/loadavg))"
+	local name=$1 url=$2 round=$3 out rps
+	shift 3
+	out="$TMP/wrk-$name-$round.txt"
+	echo "== round $round, wrk $name: $url/books (loadavg $(cut -d' ' -f1 /proc/loadavg))"
 	timeout $((DSECS + 30)) taskset -c "$CLIENT_CPU" wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" --latency "$@" "$url/books" >"$out"
-	RPS[$name]=$(awk '/^Requests\/sec:/ { print $2 }' "$out")
-	P99[$name]=$(to_ms "$(awk '$1 == "99%" { print $2 }' "$out")")
-	NOTE[$name]=$(awk '/Non-2xx|Socket errors/ { $1 = $1; printf "%s; ", $0 }' "$out")
-	ORDER+=("$name")
-	[[ -n ${RPS[$name]} ]] || die "wrk $name: no result; see $out"
+	rps=$(awk '/^Requests\/sec:/ { print $2 }' "$out")
+	[[ -n $rps ]] || die "wrk $name: no result; see $out"
+	ROUND_RPS[$name]+=" $rps"
+	ROUND_P99[$name]+=" $(to_ms "$(awk '$1 == "99%" { print $2 }' "$out")")"
+	NOTE[$name]+=$(awk '/Non-2xx|Socket errors/ { $1 = $1; printf "%s; ", $0 }' "$out")
+	LAST_RPS=$rps
 }
 
 AUTHZ="Authorization: Bearer $TOKEN"
-run_wrk noauth "$T_NOAUTH"
-run_wrk auth "$T_AUTH" -H "$AUTHZ"
-run_wrk auth-uncached "$T_UNCACHED" -H "$AUTHZ"
-run_wrk nocheck "$T_NOCHECK" -H "$AUTHZ"
-run_wrk demo-books "$BOOKS" -H "$AUTHZ"
+WRK_CASES=(noauth auth auth-uncached nocheck demo-books)
+declare -A WRK_URL=([noauth]=$T_NOAUTH [auth]=$T_AUTH [auth-uncached]=$T_UNCACHED [nocheck]=$T_NOCHECK [demo-books]=$BOOKS)
+for round in $(seq 1 "$ROUNDS"); do
+	base=
+	for name in "${WRK_CASES[@]}"; do
+		if [[ $name == noauth ]]; then
+			run_wrk "$name" "${WRK_URL[$name]}" "$round"
+			base=$LAST_RPS
+		else
+			run_wrk "$name" "${WRK_URL[$name]}" "$round" -H "$AUTHZ"
+		fi
+		ROUND_RATIO[$name]+=" $(awk -v a="$LAST_RPS" -v b="$base" 'BEGIN { printf "%.3f", a / b }')"
+	done
+done
+for name in "${WRK_CASES[@]}"; do
+	# shellcheck disable=SC2086 # the lists are space-separated numbers
+	RPS[$name]=$(median ${ROUND_RPS[$name]})
+	# shellcheck disable=SC2086
+	P99[$name]=$(median ${ROUND_P99[$name]})
+	# shellcheck disable=SC2086
+	RATIO[$name]=$(median ${ROUND_RATIO[$name]})
+	NOTE[$name]="rounds:${ROUND_RPS[$name]} ratios:${ROUND_RATIO[$name]} ${NOTE[$name]}"
+	ORDER+=("$name")
+done
 
 client() {
 	local name=$1 cpu=$2 out
@@ -215,12 +245,12 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.3f", a / b; else
 
 echo
 echo "Latchkey load test, $(date -u +%Y-%m-%dT%H:%M:%SZ), $(nproc) CPUs ($(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n1)), $(go version | cut -d' ' -f3)"
-echo "server on CPU $SERVER_CPU, clients on CPU $CLIENT_CPU, wrk -t$THREADS -c$CONNECTIONS -d$DURATION, refresh sessions $SESSIONS, login workers: $LOGIN_WORKERS"
+echo "server on CPU $SERVER_CPU, clients on CPU $CLIENT_CPU, wrk -t$THREADS -c$CONNECTIONS -d$DURATION x $ROUNDS interleaved rounds (medians), refresh sessions $SESSIONS, login workers: $LOGIN_WORKERS"
 echo
 printf '%-15s %12s %10s %10s  %s\n' case "req/s" "p99 ms" ratio "ratio is vs / notes"
 for name in "${ORDER[@]}"; do
 	case $name in
-	noauth | auth | auth-uncached | nocheck | demo-books) r=$(ratio "${RPS[$name]}" "${RPS[noauth]}") vs="noauth" ;;
+	noauth | auth | auth-uncached | nocheck | demo-books) r=${RATIO[$name]} vs="noauth (median of per-round ratios)" ;;
 	login-*) r=$(ratio "${RPS[$name]}" "${RPS[argon2id-${name#login-}]}") vs="argon2id-${name#login-}" ;;
 	refresh) r=$(ratio "${RPS[refresh]}" 3000) vs="target 3000/s" ;;
 	*) r="" vs="" ;;
