@@ -98,12 +98,30 @@ Settings (flag > environment > .env > default): %s
 		commandHelp["user"], commandHelp["secret"], commandHelp["version"], strings.Join(allSettings(), ", "))
 }
 
-// version is the module version stamped by the Go toolchain, or "dev".
+// version is the module version stamped by the Go toolchain; for a build
+// from a checkout without one, "dev" and the commit, so that a bug report
+// can say which code ran.
 func version() string {
-	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
+	bi, ok := debug.ReadBuildInfo()
+	if !ok {
+		return "dev"
+	}
+	if bi.Main.Version != "" && bi.Main.Version != "(devel)" {
 		return bi.Main.Version
 	}
-	return "dev"
+	var rev, dirty string
+	for _, s := range bi.Settings {
+		switch {
+		case s.Key == "vcs.revision" && len(s.Value) >= 12:
+			rev = s.Value[:12]
+		case s.Key == "vcs.modified" && s.Value == "true":
+			dirty = "+dirty"
+		}
+	}
+	if rev == "" {
+		return "dev"
+	}
+	return "dev-" + rev + dirty
 }
 
 func newLogger(w io.Writer, level string) *slog.Logger {
