@@ -93,7 +93,7 @@ func Open(ctx context.Context, path string) (*Store, error) {
 	}
 
 	s := &Store{db: db, stmts: &stmts{db: db}}
-	if err := s.migrate(ctx); err != nil {
+	if err := s.migrateRetrying(ctx); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("open sqlite: %w", err)
 	}
@@ -156,6 +156,30 @@ func (s *Store) Ping(ctx context.Context) error {
 // has not recorded yet. Each runs in an IMMEDIATE transaction that first
 // checks the record again, so that two processes opening a new database at
 // once apply each migration exactly once.
+// migrateRetrying is migrate, tried again while it fails with SQLITE_BUSY,
+// for up to busyTimeout. When several processes start at once on a file
+// that does not exist yet, one of them now and then gets SQLITE_BUSY at
+// once, without busy_timeout being waited out (about one run in thirty of
+// TestOpenConcurrently), presumably while another is turning the new file
+// to WAL. Every migration checks whether it was applied inside its own
+// transaction, so running migrate again is safe.
+func (s *Store) migrateRetrying(ctx context.Context) error {
+	deadline := time.Now().Add(busyTimeout)
+	wait := 5 * time.Millisecond
+	for {
+		err := s.migrate(ctx)
+		if err == nil || !isBusy(err) || time.Now().Add(wait).After(deadline) {
+			return err
+		}
+		select {
+		case <-time.After(wait):
+		case <-ctx.Done():
+			return err
+		}
+		wait = min(2*wait, 200*time.Millisecond)
+	}
+}
+
 func (s *Store) migrate(ctx context.Context) error {
 	if _, err := s.db.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
 		version    INTEGER PRIMARY KEY,
@@ -254,6 +278,12 @@ func isConstraint(err error, codes ...int) bool {
 		}
 	}
 	return false
+}
+
+// isBusy reports SQLITE_BUSY, in any of its extended forms.
+func isBusy(err error) bool {
+	e, ok := errors.AsType[*sqlite.Error](err)
+	return ok && e.Code()&0xff == sqlite3.SQLITE_BUSY
 }
 
 // isUnique reports a UNIQUE or PRIMARY KEY violation: a duplicate.
