@@ -72,10 +72,11 @@ func WithMaxTokenSize(n int) Option {
 // from the KeySource does not evict tokens already verified with it; call
 // [Verifier.ClearCache] when a key is withdrawn for cause.
 type Verifier struct {
-	keys   KeySource
-	opts   verifierOptions
-	parser *jwt.Parser
-	cache  *cache // nil when disabled
+	keys    KeySource
+	opts    verifierOptions
+	parser  *jwt.Parser
+	cache   *cache // nil when disabled
+	headers *knownHeaders
 }
 
 // validMethods lists what golang-jwt may even look at. The pin to the key is
@@ -109,6 +110,7 @@ func NewVerifier(keys KeySource, opts ...Option) *Verifier {
 	if o.cacheSize > 0 {
 		v.cache = newCache(o.cacheSize)
 	}
+	v.headers = &knownHeaders{m: make(map[string]knownHeader)}
 	return v
 }
 
@@ -138,14 +140,43 @@ func (v *Verifier) Verify(ctx context.Context, raw string) (*Claims, error) {
 		}
 	}
 
+	wire, err := v.parseKnownHeader(ctx, raw)
+	if errors.Is(err, errUnknownHeader) {
+		wire, err = v.parse(ctx, raw)
+	}
+	if err != nil {
+		return nil, err
+	}
+
+	c := wire.claims()
+	if err := v.check(c, now); err != nil {
+		return nil, err
+	}
+	if v.cache != nil {
+		v.cache.put(raw, c.clone(), v.window(c), now)
+	}
+	return c, nil
+}
+
+// parse verifies raw's signature with golang-jwt's parser and returns its
+// claims, unchecked. A header seen here in a token whose signature verified
+// is remembered for parseKnownHeader.
+func (v *Verifier) parse(ctx context.Context, raw string) (*wireClaims, error) {
 	var (
 		wire       wireClaims
 		keyfuncRan bool
 		keyErr     error
+		header     knownHeader
 	)
 	_, err := v.parser.ParseWithClaims(raw, &wire, func(t *jwt.Token) (any, error) {
 		keyfuncRan = true
-		material, err := v.keyFor(ctx, t)
+		kid, err := checkHeader(t)
+		if err != nil {
+			keyErr = err
+			return nil, err
+		}
+		header = knownHeader{method: t.Method, kid: kid}
+		material, err := v.keyMaterial(ctx, t.Method, kid)
 		keyErr = err
 		return material, err
 	})
@@ -153,6 +184,9 @@ func (v *Verifier) Verify(ctx context.Context, raw string) (*Claims, error) {
 	case keyErr != nil:
 		return nil, keyErr
 	case err == nil:
+		h, _, _ := strings.Cut(raw, ".")
+		v.headers.put(h, header)
+		return &wire, nil
 	case errors.Is(err, jwt.ErrTokenMalformed):
 		return nil, fmt.Errorf("%w: %w", ErrMalformed, err)
 	case errors.Is(err, jwt.ErrTokenUnverifiable):
@@ -166,37 +200,34 @@ func (v *Verifier) Verify(ctx context.Context, raw string) (*Claims, error) {
 	default:
 		return nil, fmt.Errorf("%w: %w", ErrInvalid, err)
 	}
-
-	c := wire.claims()
-	if err := v.check(c, now); err != nil {
-		return nil, err
-	}
-	if v.cache != nil {
-		v.cache.put(raw, c.clone(), v.window(c), now)
-	}
-	return c, nil
 }
 
-// keyFor checks the header and returns the key material for t, pinned to the
-// key's own algorithm.
-func (v *Verifier) keyFor(ctx context.Context, t *jwt.Token) (any, error) {
+// checkHeader applies the header rules golang-jwt leaves to us and returns
+// the kid.
+func checkHeader(t *jwt.Token) (string, error) {
 	if typ, ok := t.Header["typ"]; ok {
 		s, _ := typ.(string)
 		if !strings.EqualFold(s, "JWT") && !strings.EqualFold(s, "application/jwt") {
-			return nil, fmt.Errorf("%w: typ %q", ErrMalformed, s)
+			return "", fmt.Errorf("%w: typ %q", ErrMalformed, s)
 		}
 	}
 	if _, ok := t.Header["crit"]; ok {
-		return nil, fmt.Errorf("%w: crit header not supported", ErrMalformed)
+		return "", fmt.Errorf("%w: crit header not supported", ErrMalformed)
 	}
 	var kid string
 	if h, ok := t.Header["kid"]; ok {
 		s, ok := h.(string)
 		if !ok {
-			return nil, fmt.Errorf("%w: kid is not a string", ErrMalformed)
+			return "", fmt.Errorf("%w: kid is not a string", ErrMalformed)
 		}
 		kid = s
 	}
+	return kid, nil
+}
+
+// keyMaterial returns the key material for kid, pinned to the key's own
+// algorithm: the token's method must be the key's.
+func (v *Verifier) keyMaterial(ctx context.Context, method jwt.SigningMethod, kid string) (any, error) {
 	if len(kid) > maxKidLen {
 		return nil, ErrUnknownKey
 	}
@@ -212,7 +243,7 @@ func (v *Verifier) keyFor(ctx context.Context, t *jwt.Token) (any, error) {
 	}
 	// The pin: the token's alg must be the key's. The key is never chosen
 	// or interpreted according to the token.
-	if t.Method == nil || t.Method.Alg() != key.Alg {
+	if method == nil || method.Alg() != key.Alg {
 		return nil, ErrAlgorithm
 	}
 	material, err := key.material()
