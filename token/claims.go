@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strconv"
 	"time"
+	"unicode/utf8"
 
 	"github.com/golang-jwt/jwt/v5"
 )
@@ -108,6 +109,10 @@ func (a audience) MarshalJSON() ([]byte, error) {
 }
 
 func (a *audience) UnmarshalJSON(b []byte) error {
+	if s, ok := plainString(b); ok {
+		*a = audience{s}
+		return nil
+	}
 	if len(b) > 0 && b[0] == '"' {
 		var s string
 		if err := json.Unmarshal(b, &s); err != nil {
@@ -122,6 +127,26 @@ func (a *audience) UnmarshalJSON(b []byte) error {
 	}
 	*a = v
 	return nil
+}
+
+// plainString reads a JSON string that has no escapes and is valid UTF-8,
+// the form every real "aud" takes, without a second pass of encoding/json;
+// its content is then exactly the bytes between the quotes. Anything else
+// is left to encoding/json, which also decides what invalid UTF-8 becomes.
+func plainString(b []byte) (string, bool) {
+	if len(b) < 2 || b[0] != '"' || b[len(b)-1] != '"' {
+		return "", false
+	}
+	in := b[1 : len(b)-1]
+	for _, c := range in {
+		if c == '\\' || c == '"' || c < 0x20 {
+			return "", false
+		}
+	}
+	if !utf8.Valid(in) {
+		return "", false
+	}
+	return string(in), true
 }
 
 // wireClaims is the JSON form of Claims. It implements jwt.Claims only so
