@@ -18,7 +18,8 @@
 # Settings (environment):
 #   DURATION=10s       length of each measured case (wrk -d and the Go client)
 #   ROUNDS=3           GET /books: the five wrk cases run this many times,
-#                      interleaved, DURATION each; each case reports its
+#                      interleaved (each round in a rotated order), DURATION
+#                      each; each case reports its
 #                      median, and its ratio is the median of the per-round
 #                      ratios to noauth of the same round, so that a drift in
 #                      the machine's speed (a shared VM) lands on both sides
@@ -195,16 +196,24 @@ AUTHZ="Authorization: Bearer $TOKEN"
 WRK_CASES=(noauth auth auth-uncached nocheck demo-books)
 declare -A WRK_URL=([noauth]=$T_NOAUTH [auth]=$T_AUTH [auth-uncached]=$T_UNCACHED [nocheck]=$T_NOCHECK [demo-books]=$BOOKS)
 for round in $(seq 1 "$ROUNDS"); do
-	base=
-	for name in "${WRK_CASES[@]}"; do
+	# Each round starts one case further along, so that no case always
+	# runs first (just after the previous round's last case, or the
+	# start-up) and carries whatever that position costs.
+	declare -A THIS_ROUND=()
+	n=${#WRK_CASES[@]}
+	for ((k = 0; k < n; k++)); do
+		name=${WRK_CASES[$(((k + round - 1) % n))]}
 		if [[ $name == noauth ]]; then
 			run_wrk "$name" "${WRK_URL[$name]}" "$round"
-			base=$LAST_RPS
 		else
 			run_wrk "$name" "${WRK_URL[$name]}" "$round" -H "$AUTHZ"
 		fi
-		ROUND_RATIO[$name]+=" $(awk -v a="$LAST_RPS" -v b="$base" 'BEGIN { printf "%.3f", a / b }')"
+		THIS_ROUND[$name]=$LAST_RPS
 	done
+	for name in "${WRK_CASES[@]}"; do
+		ROUND_RATIO[$name]+=" $(awk -v a="${THIS_ROUND[$name]}" -v b="${THIS_ROUND[noauth]}" 'BEGIN { printf "%.3f", a / b }')"
+	done
+	unset THIS_ROUND
 done
 for name in "${WRK_CASES[@]}"; do
 	# shellcheck disable=SC2086 # the lists are space-separated numbers
