@@ -54,6 +54,11 @@ type Store interface {
 	// presenting one is recognised as reuse.
 	SessionByTokenHash(ctx context.Context, hash []byte) (*Session, error)
 
+	// SessionAndUserByTokenHash is SessionByTokenHash and UserByID of the
+	// session's user in one read, for the refresh path: ErrNotFound as
+	// SessionByTokenHash.
+	SessionAndUserByTokenHash(ctx context.Context, hash []byte) (*Session, *User, error)
+
 	// ListSessions returns the user's sessions that are not revoked, newest
 	// first. Expired sessions may be included; the caller filters by time.
 	ListSessions(ctx context.Context, userID string) ([]*Session, error)

@@ -127,6 +127,33 @@ func (s *Store) SessionByTokenHash(ctx context.Context, hash []byte) (*latchkey.
 	return sess, nil
 }
 
+// SessionAndUserByTokenHash implements latchkey.Store.
+func (s *Store) SessionAndUserByTokenHash(ctx context.Context, hash []byte) (*latchkey.Session, *latchkey.User, error) {
+	var (
+		x    latchkey.Session
+		u    latchkey.User
+		role string
+	)
+	err := s.queryRow(ctx, `
+		SELECT `+sessionColumns+`, `+userColumnsOf("u")+`
+		FROM refresh_tokens t
+			JOIN sessions s ON s.id = t.session_id
+			JOIN users u ON u.id = s.user_id
+		WHERE t.hash = ?`, hash).Scan(
+		&x.ID, &x.UserID, timeCol{&x.CreatedAt}, timeCol{&x.LastUsedAt}, timeCol{&x.ExpiresAt},
+		timeCol{&x.RevokedAt}, &x.RevokeReason, &x.UserAgent, &x.IP,
+		&x.CurrentHash, &x.PreviousHash, timeCol{&x.PreviousRetiredAt}, &x.PreviousSuccessor,
+		&u.ID, &u.Username, &role, &u.PasswordHash, &u.Disabled, timeCol{&u.CreatedAt})
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, nil, fmt.Errorf("session and user by token hash: %w", latchkey.ErrNotFound)
+	}
+	if err != nil {
+		return nil, nil, fmt.Errorf("session and user by token hash: %w", err)
+	}
+	u.Role = latchkey.Role(role)
+	return &x, &u, nil
+}
+
 // ListSessions implements latchkey.Store.
 func (s *Store) ListSessions(ctx context.Context, userID string) ([]*latchkey.Session, error) {
 	rows, err := s.query(ctx, `

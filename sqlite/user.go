@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/latchkey-dev/latchkey"
 )
@@ -25,6 +26,15 @@ func (s *Store) CreateUser(ctx context.Context, u *latchkey.User) error {
 }
 
 const userColumns = `id, username, role, password_hash, disabled, created_at`
+
+// userColumnsOf is userColumns qualified by a table alias, for joins.
+func userColumnsOf(alias string) string {
+	cols := strings.Split(userColumns, ", ")
+	for i, c := range cols {
+		cols[i] = alias + "." + c
+	}
+	return strings.Join(cols, ", ")
+}
 
 func scanUser(row interface{ Scan(...any) error }) (*latchkey.User, error) {
 	var u latchkey.User

@@ -162,6 +162,57 @@ func testSessionByTokenHashFindsEveryToken(t *testing.T, s latchkey.Store) {
 	}
 }
 
+// testSessionAndUserByTokenHash: the one-read lookup returns exactly what
+// SessionByTokenHash and UserByID return, for every token of a session,
+// revoked or not, and for a disabled user; and nothing for an unknown one.
+func testSessionAndUserByTokenHash(t *testing.T, s latchkey.Store) {
+	mustCreateUser(t, s, "u1", "alice")
+	bob := newTestUser("u2", "bob")
+	bob.Role = latchkey.RoleAdmin
+	if err := s.CreateUser(t.Context(), bob); err != nil {
+		t.Fatal(err)
+	}
+	mustCreateSession(t, s, newTestSession("s1", "u1"))
+	mustCreateSession(t, s, newTestSession("s2", "u2"))
+	hashes := append(mustRotate(t, s, "s1", 3), mustRotate(t, s, "s2", 1)...)
+
+	check := func(t *testing.T) {
+		t.Helper()
+		for _, h := range hashes {
+			wantSess, err := s.SessionByTokenHash(t.Context(), h)
+			if err != nil {
+				t.Fatal(err)
+			}
+			wantUser, err := s.UserByID(t.Context(), wantSess.UserID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			gotSess, gotUser, err := s.SessionAndUserByTokenHash(t.Context(), h)
+			if err != nil {
+				t.Fatalf("SessionAndUserByTokenHash: %v", err)
+			}
+			checkSession(t, gotSess, wantSess)
+			checkUser(t, gotUser, wantUser)
+			if gotUser.ID != gotSess.UserID {
+				t.Errorf("user %s returned with a session of user %s", gotUser.ID, gotSess.UserID)
+			}
+		}
+	}
+	t.Run("live", check)
+	if err := s.RevokeSession(t.Context(), "s1", t0.Add(time.Hour), "test"); err != nil {
+		t.Fatal(err)
+	}
+	bob.Disabled = true
+	if err := s.UpdateUser(t.Context(), bob); err != nil {
+		t.Fatal(err)
+	}
+	t.Run("revoked session, disabled user", check)
+
+	if sess, u, err := s.SessionAndUserByTokenHash(t.Context(), hash("unknown")); !errors.Is(err, latchkey.ErrNotFound) || sess != nil || u != nil {
+		t.Errorf("SessionAndUserByTokenHash(unknown) = %v, %v, %v; want ErrNotFound", sess, u, err)
+	}
+}
+
 func testRotateRefreshToken(t *testing.T, s latchkey.Store) {
 	mustCreateUser(t, s, "u1", "alice")
 	orig := mustCreateSession(t, s, newTestSession("s1", "u1"))

@@ -52,6 +52,7 @@ func Run(t *testing.T, open func(t *testing.T) latchkey.Store) {
 		{"CreateSessionDuplicates", testCreateSessionDuplicates},
 		{"SessionNotFound", testSessionNotFound},
 		{"SessionByTokenHashFindsEveryToken", testSessionByTokenHashFindsEveryToken},
+		{"SessionAndUserByTokenHash", testSessionAndUserByTokenHash},
 		{"RotateRefreshToken", testRotateRefreshToken},
 		{"RotateRefreshTokenRefused", testRotateRefreshTokenRefused},
 		{"RotateRefreshTokenConcurrent", testRotateRefreshTokenConcurrent},
