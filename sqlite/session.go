@@ -86,12 +86,16 @@ const sessionColumns = `s.id, s.user_id, s.created_at, s.last_used_at, s.expires
 	s.revoked_at, s.revoke_reason, s.user_agent, s.ip,
 	s.current_hash, s.previous_hash, s.previous_retired_at, s.previous_successor`
 
+// sessionDest is where a row of sessionColumns goes.
+func sessionDest(x *latchkey.Session) []any {
+	return []any{&x.ID, &x.UserID, timeCol{&x.CreatedAt}, timeCol{&x.LastUsedAt}, timeCol{&x.ExpiresAt},
+		timeCol{&x.RevokedAt}, &x.RevokeReason, &x.UserAgent, &x.IP,
+		&x.CurrentHash, &x.PreviousHash, timeCol{&x.PreviousRetiredAt}, &x.PreviousSuccessor}
+}
+
 func scanSession(row interface{ Scan(...any) error }) (*latchkey.Session, error) {
 	var x latchkey.Session
-	err := row.Scan(&x.ID, &x.UserID, timeCol{&x.CreatedAt}, timeCol{&x.LastUsedAt}, timeCol{&x.ExpiresAt},
-		timeCol{&x.RevokedAt}, &x.RevokeReason, &x.UserAgent, &x.IP,
-		&x.CurrentHash, &x.PreviousHash, timeCol{&x.PreviousRetiredAt}, &x.PreviousSuccessor)
-	if err != nil {
+	if err := row.Scan(sessionDest(&x)...); err != nil {
 		return nil, err
 	}
 	return &x, nil
@@ -135,15 +139,11 @@ func (s *Store) SessionAndUserByTokenHash(ctx context.Context, hash []byte) (*la
 		role string
 	)
 	err := s.queryRow(ctx, `
-		SELECT `+sessionColumns+`, `+userColumnsOf("u")+`
+		SELECT `+sessionColumns+`, `+userColumns+`
 		FROM refresh_tokens t
 			JOIN sessions s ON s.id = t.session_id
 			JOIN users u ON u.id = s.user_id
-		WHERE t.hash = ?`, hash).Scan(
-		&x.ID, &x.UserID, timeCol{&x.CreatedAt}, timeCol{&x.LastUsedAt}, timeCol{&x.ExpiresAt},
-		timeCol{&x.RevokedAt}, &x.RevokeReason, &x.UserAgent, &x.IP,
-		&x.CurrentHash, &x.PreviousHash, timeCol{&x.PreviousRetiredAt}, &x.PreviousSuccessor,
-		&u.ID, &u.Username, &role, &u.PasswordHash, &u.Disabled, timeCol{&u.CreatedAt})
+		WHERE t.hash = ?`, hash).Scan(append(sessionDest(&x), userDest(&u, &role)...)...)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, nil, fmt.Errorf("session and user by token hash: %w", latchkey.ErrNotFound)
 	}
@@ -178,15 +178,10 @@ func (s *Store) ListSessions(ctx context.Context, userID string) ([]*latchkey.Se
 	return list, nil
 }
 
-// querier is what *sql.DB and *sql.Tx share.
-type querier interface {
-	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
-}
-
 // exists returns nil if the session exists, else ErrNotFound.
-func (s *Store) exists(ctx context.Context, q querier, id string) error {
+func (s *Store) exists(ctx context.Context, id string) error {
 	var ok bool
-	if err := q.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM sessions WHERE id = ?)`, id).Scan(&ok); err != nil {
+	if err := s.queryRow(ctx, `SELECT EXISTS (SELECT 1 FROM sessions WHERE id = ?)`, id).Scan(&ok); err != nil {
 		return err
 	}
 	if !ok {
@@ -209,7 +204,7 @@ func (s *Store) RevokeSession(ctx context.Context, id string, at time.Time, reas
 	}
 	if n == 0 {
 		// Already revoked (the first revocation stands) or missing.
-		if err := s.exists(ctx, s.db, id); err != nil {
+		if err := s.exists(ctx, id); err != nil {
 			return fmt.Errorf("revoke session: %w", err)
 		}
 	}

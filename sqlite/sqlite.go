@@ -152,10 +152,6 @@ func (s *Store) Ping(ctx context.Context) error {
 	return nil
 }
 
-// migrate applies, in order, every embedded migration that the database
-// has not recorded yet. Each runs in an IMMEDIATE transaction that first
-// checks the record again, so that two processes opening a new database at
-// once apply each migration exactly once.
 // migrateRetrying is migrate, tried again while it fails with SQLITE_BUSY,
 // for up to busyTimeout. When several processes start at once on a file
 // that does not exist yet, one of them now and then gets SQLITE_BUSY at
@@ -180,6 +176,10 @@ func (s *Store) migrateRetrying(ctx context.Context) error {
 	}
 }
 
+// migrate applies, in order, every embedded migration that the database
+// has not recorded yet. Each runs in an IMMEDIATE transaction that first
+// checks the record again, so that two processes opening a new database at
+// once apply each migration exactly once.
 func (s *Store) migrate(ctx context.Context) error {
 	if _, err := s.db.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
 		version    INTEGER PRIMARY KEY,

@@ -5,7 +5,6 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"strings"
 
 	"github.com/latchkey-dev/latchkey"
 )
@@ -25,21 +24,20 @@ func (s *Store) CreateUser(ctx context.Context, u *latchkey.User) error {
 	return nil
 }
 
-const userColumns = `id, username, role, password_hash, disabled, created_at`
+// userColumns are read from the users table under the alias u, so that
+// joins can use them as they are.
+const userColumns = `u.id, u.username, u.role, u.password_hash, u.disabled, u.created_at`
 
-// userColumnsOf is userColumns qualified by a table alias, for joins.
-func userColumnsOf(alias string) string {
-	cols := strings.Split(userColumns, ", ")
-	for i, c := range cols {
-		cols[i] = alias + "." + c
-	}
-	return strings.Join(cols, ", ")
+// userDest is where a row of userColumns goes; the role is converted after
+// the scan.
+func userDest(u *latchkey.User, role *string) []any {
+	return []any{&u.ID, &u.Username, role, &u.PasswordHash, &u.Disabled, timeCol{&u.CreatedAt}}
 }
 
 func scanUser(row interface{ Scan(...any) error }) (*latchkey.User, error) {
 	var u latchkey.User
 	var role string
-	if err := row.Scan(&u.ID, &u.Username, &role, &u.PasswordHash, &u.Disabled, timeCol{&u.CreatedAt}); err != nil {
+	if err := row.Scan(userDest(&u, &role)...); err != nil {
 		return nil, err
 	}
 	u.Role = latchkey.Role(role)
@@ -49,7 +47,7 @@ func scanUser(row interface{ Scan(...any) error }) (*latchkey.User, error) {
 // UserByID implements latchkey.Store.
 func (s *Store) UserByID(ctx context.Context, id string) (*latchkey.User, error) {
 	u, err := scanUser(s.queryRow(ctx,
-		`SELECT `+userColumns+` FROM users WHERE id = ?`, id))
+		`SELECT `+userColumns+` FROM users u WHERE u.id = ?`, id))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, fmt.Errorf("user by id: %w", latchkey.ErrNotFound)
 	}
@@ -63,7 +61,7 @@ func (s *Store) UserByID(ctx context.Context, id string) (*latchkey.User, error)
 // as the generated username_key column does.
 func (s *Store) UserByUsername(ctx context.Context, name string) (*latchkey.User, error) {
 	u, err := scanUser(s.queryRow(ctx,
-		`SELECT `+userColumns+` FROM users WHERE username_key = lower(?)`, name))
+		`SELECT `+userColumns+` FROM users u WHERE u.username_key = lower(?)`, name))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, fmt.Errorf("user by username: %w", latchkey.ErrNotFound)
 	}
@@ -99,7 +97,7 @@ func (s *Store) ListUsers(ctx context.Context, afterID string, limit int) ([]*la
 		return nil, nil
 	}
 	rows, err := s.query(ctx,
-		`SELECT `+userColumns+` FROM users WHERE id > ? ORDER BY id LIMIT ?`, afterID, limit)
+		`SELECT `+userColumns+` FROM users u WHERE u.id > ? ORDER BY u.id LIMIT ?`, afterID, limit)
 	if err != nil {
 		return nil, fmt.Errorf("list users: %w", err)
 	}
