@@ -262,15 +262,14 @@ func (s *Service) Login(ctx context.Context, username, password string, c Client
 			s.cfg.Logger.WarnContext(ctx, "refund login limiter", "err", err)
 		}
 	}
+	// The login succeeds even when the upgrade of its hash has to wait
+	// for the next one, busy or failing.
 	if rehash {
-		// The login succeeds even if the upgrade has to wait for next time.
-		if err := s.gate.do(ctx, func() { u.PasswordHash = HashPassword(password, s.cfg.Argon2) }); err != nil {
-			rehash = false
+		err := s.gate.do(ctx, func() { u.PasswordHash = HashPassword(password, s.cfg.Argon2) })
+		if err == nil {
+			err = s.cfg.Store.UpdateUser(ctx, u)
 		}
-	}
-	if rehash {
-		if err := s.cfg.Store.UpdateUser(ctx, u); err != nil {
-			// The login still succeeds; the upgrade is retried next time.
+		if err != nil {
 			s.cfg.Logger.WarnContext(ctx, "upgrade password hash", "user_id", u.ID, "err", err)
 		}
 	}
