@@ -224,45 +224,64 @@ func TestLoginRateLimited(t *testing.T) {
 	}
 }
 
-// TestLoginBurstBusy sends a burst of logins to a server that may hash one
-// password at a time with one more waiting: the rest are turned away at
-// once with 429 and a Retry-After, never a 500 and never an unbounded
-// pile of 64 MiB argon2id buffers.
-func TestLoginBurstBusy(t *testing.T) {
-	s := newTestServer(t, serverOpts{mod: func(c *latchkey.Config) {
-		c.PasswordConcurrency = 1
-		c.PasswordQueue = 1
-		c.Argon2 = latchkey.Argon2Params{Memory: 64 * 1024, Time: 1, Threads: 1}
-	}})
-	const n = 12
-	start := make(chan struct{})
-	answers := make([]response, n)
-	var wg sync.WaitGroup
-	for i := range n {
-		wg.Go(func() {
-			<-start
-			answers[i] = s.do(t, "POST", "/login", map[string]string{"username": fmt.Sprintf("nobody%d", i), "password": "password123wrong"})
-		})
-	}
-	close(start)
-	wg.Wait()
-	busy := 0
-	for _, r := range answers {
-		switch r.status {
-		case 401:
-			wantError(t, r, 401, "invalid_credentials")
-		case 429:
-			wantError(t, r, 429, "rate_limited")
-			if got := r.header.Get("Retry-After"); got != "1" {
-				t.Errorf("busy answer Retry-After = %q, want 1", got)
+// TestPasswordBurstBusy sends bursts of logins and of registrations to a
+// server that may hash one password at a time with one more waiting: the
+// rest are turned away at once with 429 and a Retry-After, never a 500 and
+// never an unbounded pile of 64 MiB argon2id buffers.
+func TestPasswordBurstBusy(t *testing.T) {
+	for _, tc := range []struct {
+		path   string
+		status int // the answer to a request that gets to hash
+		code   string
+	}{
+		{"/login", 401, "invalid_credentials"},
+		{"/register", 201, ""},
+	} {
+		t.Run(tc.path, func(t *testing.T) {
+			s := newTestServer(t, serverOpts{mod: func(c *latchkey.Config) {
+				c.PasswordConcurrency = 1
+				c.PasswordQueue = 1
+				c.Argon2 = latchkey.Argon2Params{Memory: 64 * 1024, Time: 1, Threads: 1}
+			}})
+			const n = 12
+			start := make(chan struct{})
+			answers := make([]response, n)
+			var wg sync.WaitGroup
+			for i := range n {
+				wg.Go(func() {
+					<-start
+					answers[i] = s.do(t, "POST", tc.path, map[string]string{"username": fmt.Sprintf("nobody%d", i), "password": "password123wrong"})
+				})
 			}
-			busy++
-		default:
-			t.Errorf("status %d, want 401 or 429: %s", r.status, r.body)
-		}
-	}
-	if busy == 0 {
-		t.Errorf("no login of %d concurrent ones was turned away; the gate admits more than one running and one waiting", n)
+			close(start)
+			wg.Wait()
+			busy := 0
+			for _, r := range answers {
+				switch r.status {
+				case tc.status:
+					if tc.code != "" {
+						wantError(t, r, tc.status, tc.code)
+					}
+				case 429:
+					wantError(t, r, 429, "rate_limited")
+					if got := r.header.Get("Retry-After"); got != "1" {
+						t.Errorf("busy answer Retry-After = %q, want 1", got)
+					}
+					busy++
+				default:
+					t.Errorf("status %d, want %d or 429: %s", r.status, tc.status, r.body)
+				}
+			}
+			if busy == 0 {
+				t.Errorf("no request of %d concurrent ones was turned away; the gate admits more than one running and one waiting", n)
+			}
+			// A registration turned away created nothing.
+			if tc.path == "/register" {
+				if users, err := s.store.CountUsers(t.Context()); err != nil || users != n-busy {
+					t.Errorf("users = %d, %v; want %d (one per 201)", users, err, n-busy)
+				}
+			}
+		})
 	}
 }
 
