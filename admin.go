@@ -4,18 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-
-	"github.com/google/uuid"
-)
-
-var (
-	// ErrNotAdmin is returned by the admin operations when the acting user
-	// is not, or no longer, an enabled admin, whatever their token says.
-	ErrNotAdmin = errors.New("the admin role is required")
-
-	// ErrForbidden is returned when an admin asks to demote or disable
-	// themselves.
-	ErrForbidden = errors.New("forbidden")
 )
 
 // Paging bounds for ListUsers.
@@ -92,21 +80,18 @@ func (s *Service) UpdateUser(ctx context.Context, actorID, id string, upd UserUp
 	if err := s.requireAdmin(ctx, actorID); err != nil {
 		return nil, err
 	}
-	if !validID(id) {
-		return nil, fmt.Errorf("update user: %w", ErrNotFound)
-	}
 	if upd.Role == nil && upd.Disabled == nil {
 		return nil, invalid("body", "give role, disabled or both")
 	}
 	if upd.Role != nil && !upd.Role.Valid() {
 		return nil, invalid("role", "must be %q or %q", RoleAdmin, RoleMember)
 	}
-	u, err := s.cfg.Store.UserByID(ctx, id)
+	u, err := s.userByID(ctx, id)
 	if err != nil {
 		return nil, fmt.Errorf("update user: %w", err)
 	}
 	if id == actorID && (upd.Role != nil && *upd.Role != RoleAdmin || upd.Disabled != nil && *upd.Disabled) {
-		return nil, fmt.Errorf("update user: admins cannot demote or disable themselves: %w", ErrForbidden)
+		return nil, ErrSelfLockout
 	}
 	if upd.Role != nil {
 		u.Role = *upd.Role
@@ -114,7 +99,9 @@ func (s *Service) UpdateUser(ctx context.Context, actorID, id string, upd UserUp
 	if upd.Disabled != nil {
 		u.Disabled = *upd.Disabled
 	}
-	if err := s.cfg.Store.UpdateUser(ctx, u); err != nil {
+	if err := s.cfg.Store.UpdateUser(ctx, u); errors.Is(err, ErrNotFound) {
+		return nil, fmt.Errorf("update user: %w", ErrUserNotFound) // deleted meanwhile
+	} else if err != nil {
 		return nil, fmt.Errorf("update user: %w", err)
 	}
 	if u.Disabled {
@@ -130,7 +117,7 @@ func (s *Service) UserSessions(ctx context.Context, actorID, id string) ([]*Sess
 	if err := s.requireAdmin(ctx, actorID); err != nil {
 		return nil, err
 	}
-	if _, err := s.cfg.Store.UserByID(ctx, id); err != nil {
+	if _, err := s.userByID(ctx, id); err != nil {
 		return nil, fmt.Errorf("user sessions: %w", err)
 	}
 	all, err := s.cfg.Store.ListSessions(ctx, id)
@@ -153,17 +140,11 @@ func (s *Service) RevokeUserSessions(ctx context.Context, actorID, id string) er
 	if err := s.requireAdmin(ctx, actorID); err != nil {
 		return err
 	}
-	if _, err := s.cfg.Store.UserByID(ctx, id); err != nil {
+	if _, err := s.userByID(ctx, id); err != nil {
 		return fmt.Errorf("revoke sessions: %w", err)
 	}
 	if _, err := s.cfg.Store.RevokeUserSessions(ctx, id, s.now(), "revoked by admin"); err != nil {
 		return fmt.Errorf("revoke sessions: %w", err)
 	}
 	return nil
-}
-
-// validID reports whether id has the form of the ids this server makes.
-func validID(id string) bool {
-	_, err := uuid.Parse(id)
-	return err == nil && len(id) == 36
 }

@@ -6,7 +6,12 @@ import (
 	"time"
 )
 
-// Errors a Store returns. Callers branch on them with errors.Is.
+// Every sentinel of the package is here. Callers branch on them with
+// errors.Is; the specific errors wrap a generic one, so a caller that only
+// needs "not found" or "conflict" matches those, and package server can
+// still tell a person exactly what went wrong.
+
+// Errors a Store returns.
 var (
 	// ErrNotFound is returned when the requested user, session, refresh
 	// token or key does not exist.
@@ -17,11 +22,32 @@ var (
 	// conditional update lost a race (the refresh token was no longer the
 	// session's current one).
 	ErrConflict = errors.New("conflict")
+
+	// ErrForbidden is matched by every refusal of an action that no
+	// caller may take, whatever their role.
+	ErrForbidden = errors.New("forbidden")
 )
 
 // Errors the Service returns. Package server maps each to the contract's
-// status and error code in one table.
+// status, error code and description in one table.
 var (
+	// ErrUserNotFound is returned for a user id that names no user. It
+	// matches ErrNotFound.
+	ErrUserNotFound = fmt.Errorf("%w: no such user", ErrNotFound)
+
+	// ErrUsernameTaken is returned by Register and CreateUser when the
+	// username is taken regardless of case. It matches ErrConflict.
+	ErrUsernameTaken = fmt.Errorf("%w: username taken", ErrConflict)
+
+	// ErrSelfLockout is returned when an admin asks to demote or disable
+	// themselves, so that the last admin cannot lock everyone out by
+	// mistake. It matches ErrForbidden.
+	ErrSelfLockout = fmt.Errorf("%w: admins cannot demote or disable themselves", ErrForbidden)
+
+	// ErrNotAdmin is returned by the admin operations when the acting user
+	// is not, or no longer, an enabled admin, whatever their token says.
+	ErrNotAdmin = errors.New("admin role required")
+
 	// ErrInvalidCredentials is returned by Login for an unknown user, a
 	// wrong password and a disabled user alike, so that the answer does not
 	// reveal which.
@@ -29,15 +55,20 @@ var (
 
 	// ErrInvalidGrant is returned by Refresh for a refresh token that is
 	// unknown, expired, revoked or reused.
-	ErrInvalidGrant = errors.New("refresh token is invalid, expired or revoked")
+	ErrInvalidGrant = errors.New("refresh token invalid, expired or revoked")
 
 	// ErrRegistrationClosed is returned by Register when the server does not
 	// accept self-registration.
-	ErrRegistrationClosed = errors.New("registration is closed")
+	ErrRegistrationClosed = errors.New("registration closed")
 
 	// ErrSessionRevoked is returned by CheckSession for an access token whose
 	// session was revoked or has expired.
 	ErrSessionRevoked = errors.New("session revoked or expired")
+
+	// ErrBusy is returned by Login, Register and CreateUser when more
+	// password hashes are already waiting than the server can start soon.
+	// The HTTP layer answers 429 with a short Retry-After.
+	ErrBusy = errors.New("too many password checks in progress")
 )
 
 // ValidationError reports input that breaks a policy (username or password

@@ -1,13 +1,16 @@
 package latchkey
 
 import (
-	"crypto/aes"
-	"crypto/cipher"
+	"context"
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
 	"errors"
+	"fmt"
+	"strings"
 	"time"
+
+	"github.com/latchkey-dev/latchkey/token"
 )
 
 // Session is one login. Its refresh tokens form a chain in which only the
@@ -64,44 +67,136 @@ func hashToken(tok string) []byte {
 	return h[:]
 }
 
-// successorKey derives the key that seals a token's successor from the
-// token itself, with a label so that it differs from the stored hash.
-func successorKey(predecessor string) []byte {
-	h := sha256.Sum256([]byte("latchkey refresh successor v1\x00" + predecessor))
-	return h[:]
+func (s *Service) startSession(ctx context.Context, u *User, c Client) (*TokenPair, error) {
+	now := s.now()
+	refresh, hash := newRefreshToken()
+	sess := &Session{
+		ID:          newID(),
+		UserID:      u.ID,
+		CreatedAt:   now,
+		LastUsedAt:  now,
+		ExpiresAt:   s.expiry(now, now),
+		UserAgent:   truncate(c.UserAgent, maxUserAgent),
+		IP:          c.IP,
+		CurrentHash: hash,
+	}
+	if err := s.cfg.Store.CreateSession(ctx, sess); err != nil {
+		return nil, fmt.Errorf("create session: %w", err)
+	}
+	return s.pair(u, sess.ID, refresh, now)
 }
 
-// sealSuccessor encrypts successor with AES-256-GCM under a key derived
-// from predecessor.
-func sealSuccessor(predecessor, successor string) []byte {
-	aead := newAEAD(successorKey(predecessor))
-	nonce := make([]byte, aead.NonceSize())
-	rand.Read(nonce)
-	return aead.Seal(nonce, nonce, []byte(successor), nil)
+// expiry is a session's deadline: idle lifetime from its last use, capped
+// by the absolute lifetime from its creation.
+func (s *Service) expiry(created, lastUsed time.Time) time.Time {
+	idle := lastUsed.Add(s.cfg.RefreshIdleTTL)
+	abs := created.Add(s.cfg.SessionMaxAge)
+	if abs.Before(idle) {
+		return abs
+	}
+	return idle
 }
 
-// openSuccessor reverses sealSuccessor; it fails for any other predecessor.
-func openSuccessor(predecessor string, sealed []byte) (string, error) {
-	aead := newAEAD(successorKey(predecessor))
-	if len(sealed) < aead.NonceSize() {
-		return "", errors.New("sealed successor too short")
+// live reports whether sess may still be used at now. The deadline is
+// recomputed rather than read from ExpiresAt alone so that shortening a
+// lifetime in the configuration takes effect for existing sessions.
+func (s *Service) live(sess *Session, now time.Time) bool {
+	if sess.Revoked() {
+		return false
 	}
-	nonce, ct := sealed[:aead.NonceSize()], sealed[aead.NonceSize():]
-	pt, err := aead.Open(nil, nonce, ct, nil)
-	if err != nil {
-		return "", err
+	deadline := s.expiry(sess.CreatedAt, sess.LastUsedAt)
+	if sess.ExpiresAt.Before(deadline) {
+		deadline = sess.ExpiresAt
 	}
-	return string(pt), nil
+	return now.Before(deadline)
 }
 
-func newAEAD(key []byte) cipher.AEAD {
-	block, err := aes.NewCipher(key)
+func (s *Service) pair(u *User, sid, refresh string, now time.Time) (*TokenPair, error) {
+	access, err := s.cfg.Signer.Sign(&token.Claims{
+		Issuer:    s.cfg.Issuer,
+		Subject:   u.ID,
+		Audience:  []string{s.cfg.Audience},
+		ExpiresAt: now.Add(s.cfg.AccessTTL),
+		IssuedAt:  now,
+		NotBefore: now,
+		ID:        rand.Text(),
+		SessionID: sid,
+		Username:  u.Username,
+		Role:      string(u.Role),
+	})
 	if err != nil {
-		panic(err) // key is always 32 bytes
+		return nil, fmt.Errorf("sign access token: %w", err)
 	}
-	aead, err := cipher.NewGCM(block)
+	return &TokenPair{AccessToken: access, RefreshToken: refresh, ExpiresIn: s.cfg.AccessTTL}, nil
+}
+
+// Logout revokes the session the refresh token belongs to. Any token the
+// session ever had will do, since ending a session never grants anything.
+// An unknown token is not an error: logout is idempotent.
+func (s *Service) Logout(ctx context.Context, refresh string) error {
+	if !wellFormedRefreshToken(refresh) {
+		return nil
+	}
+	sess, err := s.cfg.Store.SessionByTokenHash(ctx, hashToken(refresh))
+	if errors.Is(err, ErrNotFound) {
+		return nil
+	}
 	if err != nil {
-		panic(err)
+		return fmt.Errorf("logout: %w", err)
 	}
-	return aead
+	if err := s.cfg.Store.RevokeSession(ctx, sess.ID, s.now(), "logout"); err != nil && !errors.Is(err, ErrNotFound) {
+		return fmt.Errorf("logout: %w", err)
+	}
+	return nil
+}
+
+// LogoutAll revokes every session of the user.
+func (s *Service) LogoutAll(ctx context.Context, userID string) error {
+	if _, err := s.cfg.Store.RevokeUserSessions(ctx, userID, s.now(), "logout all"); err != nil {
+		return fmt.Errorf("logout all: %w", err)
+	}
+	return nil
+}
+
+// CheckSession returns ErrSessionRevoked unless the session is live. The
+// auth server calls it for its own Bearer endpoints, so that a revoked
+// session's access tokens stop working there at once; resource servers do
+// not call it and accept them until they expire.
+func (s *Service) CheckSession(ctx context.Context, sid string) error {
+	sess, err := s.cfg.Store.Session(ctx, sid)
+	if errors.Is(err, ErrNotFound) {
+		return ErrSessionRevoked
+	}
+	if err != nil {
+		return fmt.Errorf("check session: %w", err)
+	}
+	if !s.live(sess, s.now()) {
+		return ErrSessionRevoked
+	}
+	return nil
+}
+
+// SessionRetention is how long a session is kept after it expired. A
+// refresh token of an expired chain presented within this day is still
+// recognised as one of ours (invalid_grant, the chain identified) rather
+// than looked up as unknown.
+const SessionRetention = 24 * time.Hour
+
+// SweepSessions deletes the sessions that expired more than
+// SessionRetention ago, with their tokens, and returns how many it
+// deleted. The server runs it in the background; it is safe to run from
+// several replicas at once.
+func (s *Service) SweepSessions(ctx context.Context) (int, error) {
+	n, err := s.cfg.Store.DeleteExpiredSessions(ctx, s.now().Add(-SessionRetention))
+	if err != nil {
+		return n, fmt.Errorf("sweep sessions: %w", err)
+	}
+	return n, nil
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return strings.ToValidUTF8(s[:n], "")
 }

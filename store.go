@@ -36,9 +36,6 @@ type Store interface {
 	// ("" for the first page), in ascending id order; none if limit <= 0.
 	ListUsers(ctx context.Context, afterID string, limit int) ([]*User, error)
 
-	// CountUsers returns the number of users.
-	CountUsers(ctx context.Context) (int, error)
-
 	// CreateSession inserts s together with its first refresh token,
 	// s.CurrentHash. It returns ErrNotFound if s.UserID does not exist and
 	// ErrConflict if the session id or the token hash already exists.

@@ -1,8 +1,13 @@
 package latchkey
 
 import (
+	"context"
+	"errors"
+	"fmt"
 	"time"
 	"unicode/utf8"
+
+	"github.com/google/uuid"
 )
 
 // Role is what a user may do. The contract knows two.
@@ -66,4 +71,84 @@ func ValidatePassword(password string) error {
 		return invalid("password", "must be %d to %d characters long", MinPasswordLen, MaxPasswordLen)
 	}
 	return nil
+}
+
+// Register creates a member account.
+func (s *Service) Register(ctx context.Context, username, password string) (*User, error) {
+	if s.cfg.RegistrationClosed {
+		return nil, ErrRegistrationClosed
+	}
+	return s.CreateUser(ctx, username, password, RoleMember)
+}
+
+// CreateUser creates an account with the given role. It returns a
+// *ValidationError for input that breaks the policy and ErrUsernameTaken if
+// the username is taken regardless of case.
+func (s *Service) CreateUser(ctx context.Context, username, password string, role Role) (*User, error) {
+	if err := ValidateUsername(username); err != nil {
+		return nil, err
+	}
+	if err := ValidatePassword(password); err != nil {
+		return nil, err
+	}
+	if !role.Valid() {
+		return nil, invalid("role", "must be %q or %q", RoleAdmin, RoleMember)
+	}
+	var hash string
+	if err := s.gate.do(ctx, func() { hash = HashPassword(password, s.cfg.Argon2) }); err != nil {
+		return nil, err
+	}
+	u := &User{
+		ID:           newID(),
+		Username:     username,
+		Role:         role,
+		PasswordHash: hash,
+		CreatedAt:    s.now(),
+	}
+	if err := s.cfg.Store.CreateUser(ctx, u); errors.Is(err, ErrConflict) {
+		return nil, ErrUsernameTaken
+	} else if err != nil {
+		return nil, fmt.Errorf("create user: %w", err)
+	}
+	return u, nil
+}
+
+// EnsureUser creates the account unless a user with that username exists.
+// It reports whether it created one. The start-up admin
+// (LATCHKEY_ADMIN_USERNAME) goes through here.
+func (s *Service) EnsureUser(ctx context.Context, username, password string, role Role) (bool, error) {
+	_, err := s.CreateUser(ctx, username, password, role)
+	if errors.Is(err, ErrConflict) {
+		return false, nil
+	}
+	return err == nil, err
+}
+
+// User returns the user with id, or ErrUserNotFound.
+func (s *Service) User(ctx context.Context, id string) (*User, error) {
+	return s.userByID(ctx, id)
+}
+
+// userByID is Store.UserByID with the answer for a person: an id that is
+// not one this server makes is not looked up, and a missing user is
+// ErrUserNotFound.
+func (s *Service) userByID(ctx context.Context, id string) (*User, error) {
+	if !validID(id) {
+		return nil, ErrUserNotFound
+	}
+	u, err := s.cfg.Store.UserByID(ctx, id)
+	if errors.Is(err, ErrNotFound) {
+		return nil, ErrUserNotFound
+	}
+	return u, err
+}
+
+// newID returns a UUIDv7: random enough to be unguessable and ordered by
+// creation, which makes id-based pagination list users oldest first.
+func newID() string { return uuid.Must(uuid.NewV7()).String() }
+
+// validID reports whether id has the form of the ids this server makes.
+func validID(id string) bool {
+	_, err := uuid.Parse(id)
+	return err == nil && len(id) == 36
 }

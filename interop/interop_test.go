@@ -175,7 +175,7 @@ func startAuthServer(t *testing.T, alg string, secret []byte) *authServer {
 	srv := httptest.NewUnstartedServer(nil)
 	url := "http://" + srv.Listener.Addr().String()
 	svc, keys := newService(t, alg, secret, url)
-	h, err := server.New(server.Config{Service: svc, Keys: keys, Issuer: url, Audience: audience})
+	h, err := server.New(server.Config{Service: svc, Keys: keys})
 	if err != nil {
 		srv.Close()
 		t.Fatalf("server.New: %v", err)

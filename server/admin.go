@@ -1,7 +1,6 @@
 package server
 
 import (
-	"log/slog"
 	"net/http"
 	"strconv"
 
@@ -29,22 +28,20 @@ func actor(r *http.Request) string {
 	return c.Subject
 }
 
-func handleAdminListUsers(svc *latchkey.Service, logger *slog.Logger) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+func handleAdminListUsers(svc *latchkey.Service) handlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) error {
 		q := r.URL.Query()
 		limit := 0
 		if v := q.Get("limit"); v != "" {
 			n, err := strconv.Atoi(v)
 			if err != nil || n < 1 || n > latchkey.MaxPageSize {
-				writeError(w, r, logger, badRequest("limit must be an integer from 1 to "+strconv.Itoa(latchkey.MaxPageSize)+"."))
-				return
+				return badRequest("limit must be an integer from 1 to " + strconv.Itoa(latchkey.MaxPageSize) + ".")
 			}
 			limit = n
 		}
 		users, next, err := svc.ListUsers(r.Context(), actor(r), q.Get("cursor"), limit)
 		if err != nil {
-			writeError(w, r, logger, err)
-			return
+			return err
 		}
 		out := struct {
 			Users      []adminUserJSON `json:"users"`
@@ -58,7 +55,8 @@ func handleAdminListUsers(svc *latchkey.Service, logger *slog.Logger) http.Handl
 		}
 		w.Header().Set("Cache-Control", "no-store")
 		encode(w, http.StatusOK, out)
-	})
+		return nil
+	}
 }
 
 type adminCreateBody struct {
@@ -67,25 +65,23 @@ type adminCreateBody struct {
 	Role     string `json:"role"`
 }
 
-func handleAdminCreateUser(svc *latchkey.Service, logger *slog.Logger) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+func handleAdminCreateUser(svc *latchkey.Service) handlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) error {
 		var in adminCreateBody
 		if err := decode(w, r, &in); err != nil {
-			writeError(w, r, logger, err)
-			return
+			return err
 		}
 		if in.Username == "" || in.Password == "" || in.Role == "" {
-			writeError(w, r, logger, badRequest("username, password and role are required."))
-			return
+			return badRequest("username, password and role are required.")
 		}
 		u, err := svc.AdminCreateUser(r.Context(), actor(r), in.Username, in.Password, latchkey.Role(in.Role))
 		if err != nil {
-			writeError(w, r, logger, err)
-			return
+			return err
 		}
 		w.Header().Set("Location", "/admin/users/"+u.ID)
 		encode(w, http.StatusCreated, adminUserBody(u))
-	})
+		return nil
+	}
 }
 
 type adminPatchBody struct {
@@ -93,12 +89,11 @@ type adminPatchBody struct {
 	Disabled *bool   `json:"disabled"`
 }
 
-func handleAdminUpdateUser(svc *latchkey.Service, logger *slog.Logger) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+func handleAdminUpdateUser(svc *latchkey.Service) handlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) error {
 		var in adminPatchBody
 		if err := decode(w, r, &in); err != nil {
-			writeError(w, r, logger, err)
-			return
+			return err
 		}
 		var upd latchkey.UserUpdate
 		if in.Role != nil {
@@ -108,11 +103,11 @@ func handleAdminUpdateUser(svc *latchkey.Service, logger *slog.Logger) http.Hand
 		upd.Disabled = in.Disabled
 		u, err := svc.UpdateUser(r.Context(), actor(r), r.PathValue("id"), upd)
 		if err != nil {
-			writeError(w, r, logger, err)
-			return
+			return err
 		}
 		encode(w, http.StatusOK, adminUserBody(u))
-	})
+		return nil
+	}
 }
 
 type sessionJSON struct {
@@ -124,12 +119,11 @@ type sessionJSON struct {
 	IP         string `json:"ip"`
 }
 
-func handleAdminListSessions(svc *latchkey.Service, logger *slog.Logger) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+func handleAdminListSessions(svc *latchkey.Service) handlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) error {
 		sessions, err := svc.UserSessions(r.Context(), actor(r), r.PathValue("id"))
 		if err != nil {
-			writeError(w, r, logger, err)
-			return
+			return err
 		}
 		out := struct {
 			Sessions []sessionJSON `json:"sessions"`
@@ -142,15 +136,16 @@ func handleAdminListSessions(svc *latchkey.Service, logger *slog.Logger) http.Ha
 		}
 		w.Header().Set("Cache-Control", "no-store")
 		encode(w, http.StatusOK, out)
-	})
+		return nil
+	}
 }
 
-func handleAdminRevokeSessions(svc *latchkey.Service, logger *slog.Logger) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+func handleAdminRevokeSessions(svc *latchkey.Service) handlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) error {
 		if err := svc.RevokeUserSessions(r.Context(), actor(r), r.PathValue("id")); err != nil {
-			writeError(w, r, logger, err)
-			return
+			return err
 		}
 		w.WriteHeader(http.StatusNoContent)
-	})
+		return nil
+	}
 }

@@ -2,7 +2,6 @@ package server
 
 import (
 	"context"
-	"log/slog"
 	"net/http"
 	"time"
 
@@ -61,36 +60,34 @@ func writeTokens(w http.ResponseWriter, p *latchkey.TokenPair) {
 	})
 }
 
-func handleRegister(svc *latchkey.Service, logger *slog.Logger) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+func handleRegister(svc *latchkey.Service) handlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) error {
 		in, err := readCredentials(w, r)
 		if err != nil {
-			writeError(w, r, logger, err)
-			return
+			return err
 		}
 		u, err := svc.Register(r.Context(), in.Username, in.Password)
 		if err != nil {
-			writeError(w, r, logger, err)
-			return
+			return err
 		}
 		encode(w, http.StatusCreated, userBody(u))
-	})
+		return nil
+	}
 }
 
-func handleLogin(svc *latchkey.Service, logger *slog.Logger) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+func handleLogin(svc *latchkey.Service) handlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) error {
 		in, err := readCredentials(w, r)
 		if err != nil {
-			writeError(w, r, logger, err)
-			return
+			return err
 		}
 		pair, err := svc.Login(r.Context(), in.Username, in.Password, clientOf(r))
 		if err != nil {
-			writeError(w, r, logger, err)
-			return
+			return err
 		}
 		writeTokens(w, pair)
-	})
+		return nil
+	}
 }
 
 // refreshBody accepts the contract's refreshToken and the tutorials' token.
@@ -117,59 +114,57 @@ func readRefreshToken(w http.ResponseWriter, r *http.Request) (string, error) {
 	}
 }
 
-func handleToken(svc *latchkey.Service, logger *slog.Logger) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+func handleToken(svc *latchkey.Service) handlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) error {
 		tok, err := readRefreshToken(w, r)
 		if err != nil {
-			writeError(w, r, logger, err)
-			return
+			return err
 		}
 		pair, err := svc.Refresh(r.Context(), tok, clientOf(r))
 		if err != nil {
-			writeError(w, r, logger, err)
-			return
+			return err
 		}
 		writeTokens(w, pair)
-	})
+		return nil
+	}
 }
 
-func handleLogout(svc *latchkey.Service, logger *slog.Logger) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+func handleLogout(svc *latchkey.Service) handlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) error {
 		tok, err := readRefreshToken(w, r)
 		if err != nil {
-			writeError(w, r, logger, err)
-			return
+			return err
 		}
 		if err := svc.Logout(r.Context(), tok); err != nil {
-			writeError(w, r, logger, err)
-			return
+			return err
 		}
 		w.WriteHeader(http.StatusNoContent)
-	})
+		return nil
+	}
 }
 
-func handleLogoutAll(svc *latchkey.Service, logger *slog.Logger) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+func handleLogoutAll(svc *latchkey.Service) handlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) error {
 		claims, _ := bearer.ClaimsFrom(r.Context())
 		if err := svc.LogoutAll(r.Context(), claims.Subject); err != nil {
-			writeError(w, r, logger, err)
-			return
+			return err
 		}
 		w.WriteHeader(http.StatusNoContent)
-	})
+		return nil
+	}
 }
 
-func handleMe(svc *latchkey.Service, logger *slog.Logger) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+func handleMe(svc *latchkey.Service) handlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) error {
 		claims, _ := bearer.ClaimsFrom(r.Context())
 		u, err := svc.User(r.Context(), claims.Subject)
 		if err != nil {
-			writeError(w, r, logger, err)
-			return
+			return err
 		}
 		w.Header().Set("Cache-Control", "no-store")
 		encode(w, http.StatusOK, userBody(u))
-	})
+		return nil
+	}
 }
 
 // sessionCheck makes the auth server's Bearer endpoints refuse access

@@ -48,7 +48,7 @@ func benchHandler(b *testing.B) http.Handler {
 	if _, err := svc.CreateUser(ctx, "anna", "password123member", latchkey.RoleMember); err != nil {
 		b.Fatal(err)
 	}
-	h, err := server.New(server.Config{Service: svc, Keys: keys, Issuer: "http://localhost:3000", Audience: "latchkey", Logger: logger})
+	h, err := server.New(server.Config{Service: svc, Keys: keys, Logger: logger})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -62,15 +62,36 @@ func errorFor(err error) *Error {
 		return &Error{Status: http.StatusForbidden, Code: "forbidden", Description: "Registration is closed on this server.", Cause: err}
 	case errors.Is(err, latchkey.ErrNotAdmin):
 		return &Error{Status: http.StatusForbidden, Code: "insufficient_role", Description: "This action requires the admin role.", Cause: err}
-	case errors.Is(err, latchkey.ErrForbidden):
+	// The specific errors come before the generic ones they wrap.
+	case errors.Is(err, latchkey.ErrSelfLockout):
 		return &Error{Status: http.StatusForbidden, Code: "forbidden", Description: "Admins cannot demote or disable themselves.", Cause: err}
-	case errors.Is(err, latchkey.ErrConflict):
+	case errors.Is(err, latchkey.ErrForbidden):
+		return &Error{Status: http.StatusForbidden, Code: "forbidden", Description: "This action is not allowed.", Cause: err}
+	case errors.Is(err, latchkey.ErrUsernameTaken):
 		return &Error{Status: http.StatusConflict, Code: "conflict", Description: "That username is taken.", Cause: err}
-	case errors.Is(err, latchkey.ErrNotFound):
+	case errors.Is(err, latchkey.ErrConflict):
+		return &Error{Status: http.StatusConflict, Code: "conflict", Description: "The request conflicts with the current state. Try again.", Cause: err}
+	case errors.Is(err, latchkey.ErrUserNotFound):
 		return &Error{Status: http.StatusNotFound, Code: "not_found", Description: "No such user.", Cause: err}
+	case errors.Is(err, latchkey.ErrNotFound):
+		return &Error{Status: http.StatusNotFound, Code: "not_found", Description: "Not found.", Cause: err}
 	default:
 		return &Error{Status: http.StatusInternalServerError, Code: "server_error", Description: "The server could not complete the request.", Cause: err}
 	}
+}
+
+// handlerFunc is a handler whose failure is a value: it returns the error
+// instead of writing it, and handle writes it.
+type handlerFunc func(w http.ResponseWriter, r *http.Request) error
+
+// handle is the one place where server handlers' errors become responses
+// and where unexpected ones are logged.
+func handle(logger *slog.Logger, fn handlerFunc) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if err := fn(w, r); err != nil {
+			writeError(w, r, logger, err)
+		}
+	})
 }
 
 // writeError answers with err mapped through errorFor. Server errors are

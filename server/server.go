@@ -5,7 +5,6 @@ package server
 
 import (
 	"context"
-	_ "embed"
 	"errors"
 	"log/slog"
 	"net/http"
@@ -17,12 +16,11 @@ import (
 
 // Config configures the auth server's handler.
 type Config struct {
+	// Service is the domain; its issuer and audience are the server's
+	// (the iss of issued tokens is the base URL of discovery).
 	Service *latchkey.Service
 	Keys    *latchkey.Keys
-	// Issuer is the iss of issued tokens and the base URL of discovery.
-	Issuer   string
-	Audience string
-	Logger   *slog.Logger
+	Logger  *slog.Logger
 }
 
 // New returns the auth server's http.Handler, with every route of the
@@ -33,19 +31,16 @@ func New(cfg Config) (http.Handler, error) {
 		return nil, errors.New("server: Config.Service is required")
 	case cfg.Keys == nil || cfg.Keys.Signer == nil:
 		return nil, errors.New("server: Config.Keys is required")
-	case cfg.Issuer == "" || cfg.Audience == "":
-		return nil, errors.New("server: Config.Issuer and Config.Audience are required")
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	cfg.Issuer = strings.TrimRight(cfg.Issuer, "/")
 	verifier := token.NewVerifier(token.StaticKeys(cfg.Keys.Verify...),
-		token.WithIssuer(cfg.Issuer), token.WithAudience(cfg.Audience))
+		token.WithIssuer(cfg.Service.Issuer()), token.WithAudience(cfg.Service.Audience()))
 
 	mux := http.NewServeMux()
-	if err := addRoutes(mux, cfg, verifier); err != nil {
-		return nil, err
+	for _, rt := range routes(cfg, verifier) {
+		mux.Handle(rt.pattern, rt.handler)
 	}
 	return AccessLog(cfg.Logger, jsonMuxErrors(mux)), nil
 }

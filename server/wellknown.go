@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"log/slog"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/latchkey-dev/latchkey/token"
@@ -30,15 +31,18 @@ func wellKnown(cfg Config) (jwks, discovery http.Handler) {
 	// The subset of OpenID Connect Discovery 1.0 that describes what this
 	// server does; fields for flows it does not implement are left out
 	// rather than filled with guesses.
+	// No id token is issued, so no id-token algorithms are advertised; the
+	// access tokens' algorithm is in each JWK's "alg".
+	issuer := cfg.Service.Issuer()
+	base := strings.TrimRight(issuer, "/")
 	disco := map[string]any{
-		"issuer":                                cfg.Issuer,
-		"jwks_uri":                              cfg.Issuer + "/.well-known/jwks.json",
-		"token_endpoint":                        cfg.Issuer + "/token",
-		"userinfo_endpoint":                     cfg.Issuer + "/me",
-		"revocation_endpoint":                   cfg.Issuer + "/logout",
+		"issuer":                                issuer,
+		"jwks_uri":                              base + "/.well-known/jwks.json",
+		"token_endpoint":                        base + "/token",
+		"userinfo_endpoint":                     base + "/me",
+		"revocation_endpoint":                   base + "/logout",
 		"grant_types_supported":                 []string{"password", "refresh_token"},
 		"token_endpoint_auth_methods_supported": []string{"none"},
-		"id_token_signing_alg_values_supported": []string{cfg.Keys.Signer.Alg()},
 		"subject_types_supported":               []string{"public"},
 		"response_types_supported":              []string{"token"},
 		"claims_supported":                      []string{"iss", "sub", "aud", "exp", "iat", "nbf", "jti", "sid", "username", "role"},

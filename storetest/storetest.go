@@ -45,7 +45,7 @@ func Run(t *testing.T, open func(t *testing.T) latchkey.Store) {
 		{"UpdateUser", testUpdateUser},
 		{"UpdateUserNotFound", testUpdateUserNotFound},
 		{"ListUsersPagesByID", testListUsersPagesByID},
-		{"CountUsers", testCountUsers},
+		{"RefusedUserNotStored", testRefusedUserNotStored},
 
 		{"CreateSessionRoundTrip", testCreateSessionRoundTrip},
 		{"CreateSessionUnknownUser", testCreateSessionUnknownUser},

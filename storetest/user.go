@@ -197,17 +197,17 @@ func testListUsersPagesByID(t *testing.T, s latchkey.Store) {
 	}
 }
 
-func testCountUsers(t *testing.T, s latchkey.Store) {
-	n, err := s.CountUsers(t.Context())
-	if err != nil || n != 0 {
-		t.Fatalf("CountUsers(empty) = %d, %v; want 0, nil", n, err)
+// testRefusedUserNotStored checks that a CreateUser refused for a taken
+// username leaves nothing behind.
+func testRefusedUserNotStored(t *testing.T, s latchkey.Store) {
+	if all, err := s.ListUsers(t.Context(), "", 10); err != nil || len(all) != 0 {
+		t.Fatalf("ListUsers(empty) = %d users, %v; want 0, nil", len(all), err)
 	}
 	mustCreateUser(t, s, "u1", "alice")
 	mustCreateUser(t, s, "u2", "bob")
 	mustCreateUser(t, s, "u3", "carol")
-	s.CreateUser(t.Context(), newTestUser("u4", "ALICE")) // refused: not counted
-	n, err = s.CountUsers(t.Context())
-	if err != nil || n != 3 {
-		t.Errorf("CountUsers = %d, %v; want 3, nil", n, err)
+	s.CreateUser(t.Context(), newTestUser("u4", "ALICE")) // refused: not stored
+	if all, err := s.ListUsers(t.Context(), "", 10); err != nil || len(all) != 3 {
+		t.Errorf("ListUsers = %d users, %v; want 3, nil", len(all), err)
 	}
 }

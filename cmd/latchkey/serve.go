@@ -63,7 +63,7 @@ func newAuth(ctx context.Context, cfg *config, logger *slog.Logger) (*authServer
 			logger.Info("created admin user", "username", cfg.AdminUsername)
 		}
 	}
-	h, err := server.New(server.Config{Service: svc, Keys: keys, Issuer: cfg.Issuer, Audience: cfg.Audience, Logger: logger.With("server", "auth")})
+	h, err := server.New(server.Config{Service: svc, Keys: keys, Logger: logger.With("server", "auth")})
 	if err != nil {
 		store.Close()
 		return nil, err

@@ -2,14 +2,8 @@ package latchkey
 
 import (
 	"context"
-	"errors"
 	"sync/atomic"
 )
-
-// ErrBusy is returned by Login, Register and CreateUser when more password
-// hashes are already waiting than the server can start soon. The HTTP
-// layer answers 429 with a short Retry-After.
-var ErrBusy = errors.New("too many password checks in progress")
 
 // passwordGate bounds the argon2id computations running at once, and the
 // requests waiting for one. Each computation holds Argon2Params.Memory

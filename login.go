@@ -1,0 +1,134 @@
+package latchkey
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+)
+
+// Login throttling defaults. Per username, ten wrong passwords in a row are
+// allowed (a user who mistypes a few times never notices), then one more
+// every five minutes: about a dozen guesses an hour against one account.
+// Per client address, thirty attempts, then one every ten seconds, across
+// all usernames, which slows spraying one password over many accounts while
+// leaving room for a small office behind one NAT address.
+var (
+	DefaultLoginRatePerUser = Rate{Burst: 10, Every: 5 * time.Minute}
+	DefaultLoginRatePerIP   = Rate{Burst: 30, Every: 10 * time.Second}
+)
+
+// Login checks a username and password and starts a session.
+//
+// Unknown users, wrong passwords and disabled users all get
+// ErrInvalidCredentials after the same argon2id work. Too many attempts for
+// the username or from the client's address get a *RateLimitedError before
+// any password is hashed.
+func (s *Service) Login(ctx context.Context, username, password string, c Client) (*TokenPair, error) {
+	ipKey := ""
+	if c.IP != "" {
+		ipKey = "login:ip:" + c.IP
+	}
+	// A name that breaks the username rule cannot exist; it is throttled by
+	// address only, so nobody can make the limiter store megabyte keys.
+	userKey := ""
+	if ValidateUsername(username) == nil {
+		userKey = "login:user:" + strings.ToLower(username)
+	}
+	if err := s.throttle(ctx, ipKey, userKey); err != nil {
+		return nil, err
+	}
+
+	u, err := s.cfg.Store.UserByUsername(ctx, username)
+	switch {
+	case errors.Is(err, ErrNotFound):
+		if err := s.gate.do(ctx, func() { VerifyPassword(s.dummyHash, password, s.cfg.Argon2) }); err != nil {
+			return nil, s.unthrottle(ctx, ipKey, userKey, err)
+		}
+		return nil, ErrInvalidCredentials
+	case err != nil:
+		return nil, fmt.Errorf("login: %w", err)
+	}
+	var ok, rehash bool
+	if gateErr := s.gate.do(ctx, func() { ok, rehash, err = VerifyPassword(u.PasswordHash, password, s.cfg.Argon2) }); gateErr != nil {
+		return nil, s.unthrottle(ctx, ipKey, userKey, gateErr)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("login: verify password of user %s: %w", u.ID, err)
+	}
+	if !ok || u.Disabled {
+		return nil, ErrInvalidCredentials
+	}
+
+	// Only failures count. A correct password ends the username's run of
+	// failures and gives back the address's attempt, so many people behind
+	// one address (or a test suite on loopback) can log in freely.
+	if err := s.cfg.Limiter.Reset(ctx, userKey); err != nil {
+		s.cfg.Logger.WarnContext(ctx, "reset login limiter", "err", err)
+	}
+	if ipKey != "" {
+		if err := s.cfg.Limiter.Refund(ctx, ipKey, s.cfg.LoginRatePerIP); err != nil {
+			s.cfg.Logger.WarnContext(ctx, "refund login limiter", "err", err)
+		}
+	}
+	// The login succeeds even when the upgrade of its hash has to wait
+	// for the next one, busy or failing.
+	if rehash {
+		err := s.gate.do(ctx, func() { u.PasswordHash = HashPassword(password, s.cfg.Argon2) })
+		if err == nil {
+			err = s.cfg.Store.UpdateUser(ctx, u)
+		}
+		if err != nil {
+			s.cfg.Logger.WarnContext(ctx, "upgrade password hash", "user_id", u.ID, "err", err)
+		}
+	}
+	return s.startSession(ctx, u, c)
+}
+
+// throttle spends one attempt of the address's and the username's
+// allowances (either key may be empty). If either is exhausted it spends
+// nothing more and returns a *RateLimitedError with the longer wait.
+func (s *Service) throttle(ctx context.Context, ipKey, userKey string) error {
+	var wait time.Duration
+	if ipKey != "" {
+		w, err := s.cfg.Limiter.Take(ctx, ipKey, s.cfg.LoginRatePerIP)
+		if err != nil {
+			return fmt.Errorf("login limiter: %w", err)
+		}
+		wait = w
+	}
+	if wait == 0 && userKey != "" {
+		w, err := s.cfg.Limiter.Take(ctx, userKey, s.cfg.LoginRatePerUser)
+		if err != nil {
+			return fmt.Errorf("login limiter: %w", err)
+		}
+		if w > 0 && ipKey != "" {
+			// The address's attempt was not used after all.
+			if err := s.cfg.Limiter.Refund(ctx, ipKey, s.cfg.LoginRatePerIP); err != nil {
+				return fmt.Errorf("login limiter: %w", err)
+			}
+		}
+		wait = w
+	}
+	if wait > 0 {
+		return &RateLimitedError{RetryAfter: wait}
+	}
+	return nil
+}
+
+// unthrottle gives back the attempts throttle spent on a login that was
+// turned away before its password was checked, and returns err.
+func (s *Service) unthrottle(ctx context.Context, ipKey, userKey string, err error) error {
+	if ipKey != "" {
+		if rerr := s.cfg.Limiter.Refund(ctx, ipKey, s.cfg.LoginRatePerIP); rerr != nil {
+			s.cfg.Logger.WarnContext(ctx, "refund login limiter", "err", rerr)
+		}
+	}
+	if userKey != "" {
+		if rerr := s.cfg.Limiter.Refund(ctx, userKey, s.cfg.LoginRatePerUser); rerr != nil {
+			s.cfg.Logger.WarnContext(ctx, "refund login limiter", "err", rerr)
+		}
+	}
+	return err
+}
