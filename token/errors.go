@@ -56,3 +56,12 @@ var (
 // match [ErrInvalid]: the token may be fine, and a server should answer 5xx
 // rather than tell the client to sign in again.
 var ErrKeysUnavailable = errors.New("token: verification keys unavailable")
+
+// ErrWeakSecret is returned by [NewHMACSigner] for a shared secret shorter
+// than 32 bytes, or with fewer than 10 distinct byte values, which is a
+// placeholder repeated to length ("changeme" x 4) rather than a random
+// secret. Anyone who guesses the secret can mint tokens for any user and
+// role, and a single token is enough to test guesses offline, so a weak
+// secret is refused when the signer is built, before it can sign anything.
+// The error never contains the secret.
+var ErrWeakSecret = errors.New("token: weak shared secret")

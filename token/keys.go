@@ -29,6 +29,11 @@ const (
 	minSecretLen = 32
 	minRSABits   = 2048
 	maxRSABits   = 8192
+
+	// minSecretBytes is the fewest distinct byte values a shared secret may
+	// have. Random secrets clear it easily (hex has 16, base64 64); a word
+	// repeated to length does not.
+	minSecretBytes = 10
 )
 
 var b64 = base64.RawURLEncoding

@@ -47,14 +47,36 @@ func NewSigner(alg, kid string, key crypto.Signer) (*Signer, error) {
 	return &Signer{alg: alg, kid: kid, key: key, header: encodeHeader(alg, kid)}, nil
 }
 
-// NewHMACSigner returns an HS256 Signer for shared-secret mode. Secrets
-// shorter than 32 bytes are refused: HMAC is only as strong as its secret,
-// and short ones are guessable offline from any single token.
+// NewHMACSigner returns an HS256 Signer for shared-secret mode; its
+// [Signer.VerificationKey] is what a verifier of the same secret needs. A
+// secret shorter than 32 bytes or that looks like a placeholder is refused
+// with an error wrapping [ErrWeakSecret]: HMAC is only as strong as its
+// secret, and a weak one is guessable offline from any single token.
 func NewHMACSigner(secret []byte) (*Signer, error) {
-	if len(secret) < minSecretLen {
-		return nil, fmt.Errorf("new hmac signer: secret is %d bytes, want at least %d", len(secret), minSecretLen)
+	if err := checkSecret(secret); err != nil {
+		return nil, err
 	}
 	return &Signer{alg: HS256, secret: slices.Clone(secret), header: encodeHeader(HS256, "")}, nil
+}
+
+// checkSecret reports why secret is too weak to key HMAC, saying nothing of
+// its content beyond its length.
+func checkSecret(secret []byte) error {
+	if len(secret) < minSecretLen {
+		return fmt.Errorf("%w: %d bytes, want at least %d", ErrWeakSecret, len(secret), minSecretLen)
+	}
+	var seen [256]bool
+	distinct := 0
+	for _, b := range secret {
+		if !seen[b] {
+			seen[b] = true
+			distinct++
+		}
+	}
+	if distinct < minSecretBytes {
+		return fmt.Errorf("%w: fewer than %d distinct bytes, as in a placeholder repeated to length", ErrWeakSecret, minSecretBytes)
+	}
+	return nil
 }
 
 func encodeHeader(alg, kid string) string {

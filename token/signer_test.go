@@ -8,6 +8,7 @@ import (
 	"crypto/rand"
 	"crypto/rsa"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"reflect"
 	"strings"
@@ -180,10 +181,41 @@ func TestNewSignerChecksKey(t *testing.T) {
 	}
 }
 
-func TestNewHMACSigner(t *testing.T) {
-	if _, err := NewHMACSigner(make([]byte, 31)); err == nil {
-		t.Fatal("31-byte secret accepted")
+func TestNewHMACSignerRefusesWeakSecrets(t *testing.T) {
+	tests := []struct {
+		name   string
+		secret []byte
+	}{
+		{"nil", nil},
+		{"31 bytes, one short of the minimum", []byte("0123456789abcdef0123456789abcde")},
+		{"31 zero bytes", make([]byte, 31)},
+		{"32 zero bytes: long enough, not random", make([]byte, 32)},
+		{"a word repeated to length", []byte(strings.Repeat("changeme", 4))},
+		{"nine distinct bytes, one too few", []byte(strings.Repeat("123456789", 4))},
 	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			s, err := NewHMACSigner(tc.secret)
+			if !errors.Is(err, ErrWeakSecret) {
+				t.Fatalf("NewHMACSigner = %v, %v; want ErrWeakSecret", s, err)
+			}
+			if errors.Is(err, ErrInvalid) {
+				t.Error("a weak secret is not an invalid token")
+			}
+			if len(tc.secret) > 0 && strings.Contains(err.Error(), string(tc.secret)) {
+				t.Errorf("error %q repeats the secret", err)
+			}
+		})
+	}
+}
+
+func TestNewHMACSignerAcceptsTenDistinctBytes(t *testing.T) {
+	if _, err := NewHMACSigner([]byte(strings.Repeat("0123456789", 4))); err != nil {
+		t.Fatalf("ten distinct bytes refused: %v", err)
+	}
+}
+
+func TestNewHMACSigner(t *testing.T) {
 	secret := []byte("0123456789abcdef0123456789abcdef")
 	s, err := NewHMACSigner(secret)
 	if err != nil {
