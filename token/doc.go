@@ -3,7 +3,10 @@
 //
 // It is meant to be imported by any resource server, so it depends only on
 // the standard library and github.com/golang-jwt/jwt/v5, never on a database
-// or on the rest of Latchkey.
+// or on the rest of Latchkey. It does not link net/http either, so the
+// Latchkey domain can use it and stay free of HTTP: the key source that
+// fetches an auth server's JWKS is in
+// [github.com/latchkey-dev/latchkey/token/jwks].
 //
 // The verification rules are the wire contract's:
 //

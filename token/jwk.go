@@ -5,6 +5,7 @@ import (
 	"crypto/ed25519"
 	"crypto/elliptic"
 	"crypto/rsa"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"math/big"
@@ -113,6 +114,46 @@ func (j JWK) Key() (Key, error) {
 		return Key{}, fmt.Errorf("jwk: %w", err)
 	}
 	return k, nil
+}
+
+// ParseJWKS reads a JWK Set, such as the body served at a JWKS URL, and
+// returns its usable keys in document order, ready for [StaticKeys].
+// Members this package cannot use (other key types, "use":"enc", weak keys)
+// are skipped, as RFC 7517 §5 asks, but a document that is not a JWK Set,
+// repeats a kid, or lists keys none of which is usable is refused whole, so
+// a broken deployment never silently replaces good cached keys with nothing.
+// An empty "keys" array is a valid answer: a server with no keys yet.
+func ParseJWKS(data []byte) ([]Key, error) {
+	var doc struct {
+		Keys *[]json.RawMessage `json:"keys"`
+	}
+	if err := json.Unmarshal(data, &doc); err != nil {
+		return nil, fmt.Errorf("parse jwks: %w", err)
+	}
+	if doc.Keys == nil {
+		return nil, errors.New("parse jwks: no keys member")
+	}
+	keys := make([]Key, 0, len(*doc.Keys))
+	seen := make(map[string]bool, len(*doc.Keys))
+	for _, raw := range *doc.Keys {
+		var j JWK
+		if err := json.Unmarshal(raw, &j); err != nil {
+			continue
+		}
+		k, err := j.Key()
+		if err != nil {
+			continue
+		}
+		if seen[k.ID] {
+			return nil, fmt.Errorf("parse jwks: kid %q appears twice", k.ID)
+		}
+		seen[k.ID] = true
+		keys = append(keys, k)
+	}
+	if len(keys) == 0 && len(*doc.Keys) > 0 {
+		return nil, errors.New("parse jwks: no usable key")
+	}
+	return keys, nil
 }
 
 // decodeFixed decodes strict unpadded base64url of exactly n bytes. Strict

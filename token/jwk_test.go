@@ -8,6 +8,7 @@ import (
 	"crypto/rsa"
 	"encoding/json"
 	"math/big"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -60,12 +61,12 @@ func TestJWKRoundTrip(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			keys, err := parseJWKS(data)
-			if err != nil {
-				t.Fatal(err)
+			keys, err := ParseJWKS(data)
+			if err != nil || len(keys) != 1 {
+				t.Fatalf("parsed %d keys, %v; want 1", len(keys), err)
 			}
-			got := keys[want.ID]
-			if got.Alg != want.Alg || !got.Public.(interface{ Equal(crypto.PublicKey) bool }).Equal(want.Public) {
+			got := keys[0]
+			if got.ID != want.ID || got.Alg != want.Alg || !got.Public.(interface{ Equal(crypto.PublicKey) bool }).Equal(want.Public) {
 				t.Fatalf("round trip: got %+v, want %+v", got, want)
 			}
 			// The kid the auth server uses is the thumbprint; it must match
@@ -174,12 +175,12 @@ func TestParseJWKS(t *testing.T) {
 		name    string
 		doc     string
 		wantErr bool
-		want    int
+		want    []string // the kids returned, in order
 	}{
-		{name: "two keys", doc: jwksOf(t, ec, ed), want: 2},
-		{name: "empty set is a valid answer", doc: `{"keys":[]}`, want: 0},
-		{name: "unusable members are skipped", doc: jwksOf(t, ec, enc) + " ", want: 1},
-		{name: "unknown member types are skipped", doc: `{"keys":[` + mustJSON(t, ec) + `,{"kty":7}]}`, want: 1},
+		{name: "two keys, in document order", doc: jwksOf(t, ed, ec), want: []string{ed.Kid, ec.Kid}},
+		{name: "empty set is a valid answer", doc: `{"keys":[]}`, want: []string{}},
+		{name: "unusable members are skipped", doc: jwksOf(t, ec, enc) + " ", want: []string{ec.Kid}},
+		{name: "unknown member types are skipped", doc: `{"keys":[` + mustJSON(t, ec) + `,{"kty":7}]}`, want: []string{ec.Kid}},
 		{name: "not JSON", doc: `<html>`, wantErr: true},
 		{name: "trailing data", doc: jwksOf(t, ec) + `{}`, wantErr: true},
 		{name: "no keys member", doc: `{}`, wantErr: true},
@@ -190,15 +191,22 @@ func TestParseJWKS(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			keys, err := parseJWKS([]byte(tc.doc))
+			keys, err := ParseJWKS([]byte(tc.doc))
 			if tc.wantErr {
 				if err == nil {
 					t.Fatalf("parsed %d keys, want error", len(keys))
 				}
 				return
 			}
-			if err != nil || len(keys) != tc.want {
-				t.Fatalf("got %d keys, %v; want %d", len(keys), err, tc.want)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := []string{}
+			for _, k := range keys {
+				got = append(got, k.ID)
+			}
+			if !slices.Equal(got, tc.want) {
+				t.Fatalf("got kids %q, want %q", got, tc.want)
 			}
 		})
 	}

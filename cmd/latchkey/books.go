@@ -9,6 +9,7 @@ import (
 	"github.com/latchkey-dev/latchkey/books"
 	"github.com/latchkey-dev/latchkey/server"
 	"github.com/latchkey-dev/latchkey/token"
+	"github.com/latchkey-dev/latchkey/token/jwks"
 )
 
 func cmdBooks(ctx context.Context, args []string, e env) error {
@@ -52,7 +53,7 @@ func booksKeys(cfg *config, jwksBase *string) (token.KeySource, func(context.Con
 	if jwksBase != nil {
 		base = *jwksBase
 	}
-	remote, err := token.NewRemoteJWKS(token.RemoteJWKSConfig{
+	remote, err := jwks.NewRemote(jwks.Config{
 		URL:    base + "/.well-known/jwks.json",
 		Client: &http.Client{Timeout: 5 * time.Second},
 	})

@@ -42,6 +42,7 @@ import (
 	"github.com/latchkey-dev/latchkey/books"
 	"github.com/latchkey-dev/latchkey/server"
 	"github.com/latchkey-dev/latchkey/token"
+	"github.com/latchkey-dev/latchkey/token/jwks"
 )
 
 func main() {
@@ -85,7 +86,7 @@ func run() error {
 		return err
 	}
 
-	remote, err := token.NewRemoteJWKS(token.RemoteJWKSConfig{
+	remote, err := jwks.NewRemote(jwks.Config{
 		URL:    strings.TrimRight(*authURL, "/") + "/.well-known/jwks.json",
 		Client: &http.Client{Timeout: 5 * time.Second},
 	})

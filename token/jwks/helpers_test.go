@@ -1,0 +1,120 @@
+package jwks
+
+import (
+	"crypto"
+	"encoding/json"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/latchkey-dev/latchkey/token"
+)
+
+// fixedNow is the clock of every test that does not move it.
+var fixedNow = time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)
+
+const (
+	testIssuer   = "https://auth.test"
+	testAudience = "latchkey"
+)
+
+// clock is a settable clock safe for concurrent use.
+type clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func newClock(t time.Time) *clock { return &clock{t: t} }
+
+func (c *clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *clock) Advance(d time.Duration) {
+	c.mu.Lock()
+	c.t = c.t.Add(d)
+	c.mu.Unlock()
+}
+
+// One key per algorithm per test binary, so that the signer of a test and
+// the JWK it publishes for the same algorithm are the same key, and RSA
+// generation does not dominate the run.
+var (
+	keyCacheMu sync.Mutex
+	keyCache   = map[string]crypto.Signer{}
+)
+
+// newTestSigner returns a Signer whose kid is the key's thumbprint, as the
+// auth server makes them.
+func newTestSigner(tb testing.TB, alg string) *token.Signer {
+	tb.Helper()
+	keyCacheMu.Lock()
+	priv, ok := keyCache[alg]
+	if !ok {
+		var err error
+		if priv, err = token.GenerateKey(alg); err != nil {
+			keyCacheMu.Unlock()
+			tb.Fatal(err)
+		}
+		keyCache[alg] = priv
+	}
+	keyCacheMu.Unlock()
+	kid, err := token.Thumbprint(priv.Public())
+	if err != nil {
+		tb.Fatal(err)
+	}
+	s, err := token.NewSigner(alg, kid, priv)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return s
+}
+
+func mustJWK(tb testing.TB, alg string) token.JWK {
+	tb.Helper()
+	j, err := token.PublicJWK(newTestSigner(tb, alg).VerificationKey())
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return j
+}
+
+func jwksOf(tb testing.TB, keys ...token.JWK) string {
+	tb.Helper()
+	b, err := json.Marshal(token.JWKS{Keys: keys})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return string(b)
+}
+
+func validClaims() *token.Claims {
+	return &token.Claims{
+		Issuer:    testIssuer,
+		Subject:   "user-1",
+		Audience:  []string{testAudience},
+		ExpiresAt: fixedNow.Add(15 * time.Minute),
+		IssuedAt:  fixedNow,
+		NotBefore: fixedNow,
+		ID:        "jti-1",
+		SessionID: "sid-1",
+		Username:  "anna",
+		Role:      "member",
+	}
+}
+
+func newTestVerifier(keys token.KeySource) *token.Verifier {
+	return token.NewVerifier(keys, token.WithIssuer(testIssuer), token.WithAudience(testAudience),
+		token.WithNow(func() time.Time { return fixedNow }))
+}
+
+func mustSign(tb testing.TB, s *token.Signer, c *token.Claims) string {
+	tb.Helper()
+	raw, err := s.Sign(c)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return raw
+}
