@@ -5,11 +5,9 @@ import (
 	"runtime"
 	"sync/atomic"
 	"testing"
-	"time"
 
 	"github.com/latchkey-dev/latchkey"
-	"github.com/latchkey-dev/latchkey/sqlite"
-	"github.com/latchkey-dev/latchkey/token"
+	"github.com/latchkey-dev/latchkey/latchkeytest"
 )
 
 // The benchmarks here put the password hash and the Service operations that
@@ -44,31 +42,17 @@ func BenchmarkVerifyPassword(b *testing.B) {
 	}
 }
 
-// benchService is a Service over a SQLite file in a temporary directory,
-// signing ES256, with one member user whose password is benchPassword.
+// benchService is a Service over a SQLite file in a temporary directory
+// (WAL, synchronous=FULL, as in production), signing ES256 on the wall
+// clock, with one member user whose password is benchPassword.
 func benchService(b *testing.B, argon latchkey.Argon2Params) *latchkey.Service {
 	b.Helper()
-	ctx := context.Background()
-	st, err := sqlite.Open(ctx, b.TempDir()+"/auth.db")
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { st.Close() })
-	keys, err := latchkey.LoadKeys(ctx, st, token.ES256, time.Now())
-	if err != nil {
-		b.Fatal(err)
-	}
-	svc, err := latchkey.NewService(latchkey.Config{
-		Store: st, Signer: keys.Signer, Issuer: "http://localhost:3000", Audience: "latchkey",
-		ReuseGrace: latchkey.DefaultReuseGrace, Argon2: argon,
-	})
-	if err != nil {
-		b.Fatal(err)
-	}
-	if _, err := svc.CreateUser(ctx, "anna", benchPassword, latchkey.RoleMember); err != nil {
-		b.Fatal(err)
-	}
-	return svc
+	e := latchkeytest.New(b, latchkeytest.Options{RealTime: true, Config: func(c *latchkey.Config) {
+		c.Argon2 = argon
+		c.ReuseGrace = latchkey.DefaultReuseGrace
+	}})
+	e.MustUser(b, "anna", benchPassword, latchkey.RoleMember)
+	return e.Service
 }
 
 // BenchmarkLogin is Service.Login end to end with DefaultArgon2: limiter,
@@ -86,15 +70,11 @@ func BenchmarkLogin(b *testing.B) {
 	}
 }
 
-// fastArgonBench makes the logins that set up refresh benchmarks cheap;
-// Refresh never hashes a password.
-var fastArgonBench = latchkey.Argon2Params{Memory: 64, Time: 1, Threads: 1}
-
 // BenchmarkRefresh rotates one session's chain: each iteration presents the
 // token the previous one returned (lookup, user read, atomic rotation
 // committed to the SQLite file, ES256 signing).
 func BenchmarkRefresh(b *testing.B) {
-	svc := benchService(b, fastArgonBench)
+	svc := benchService(b, latchkeytest.FastArgon2) // Refresh never hashes a password
 	ctx := context.Background()
 	pair, err := svc.Login(ctx, "anna", benchPassword, latchkey.Client{})
 	if err != nil {
@@ -115,7 +95,7 @@ func BenchmarkRefresh(b *testing.B) {
 // goroutine on its own chain, as under real traffic: SQLite serialises the
 // writes, the rest runs in parallel.
 func BenchmarkRefreshParallel(b *testing.B) {
-	svc := benchService(b, fastArgonBench)
+	svc := benchService(b, latchkeytest.FastArgon2) // Refresh never hashes a password
 	ctx := context.Background()
 	n := 4 * runtime.GOMAXPROCS(0) * 8 // more sessions than RunParallel's goroutines
 	chains := make([]string, n)

@@ -56,6 +56,8 @@ const (
 	maxArgonMemory  = 1 << 21 // 2 GiB in KiB
 	maxArgonTime    = 64
 	maxArgonThreads = 64
+	maxArgonSaltLen = 64
+	maxArgonKeyLen  = 64
 )
 
 func parsePHC(s string) (phc, error) {
@@ -78,10 +80,10 @@ func parsePHC(s string) (phc, error) {
 		return phc{}, errBadHash
 	}
 	var err error
-	if h.salt, err = base64.RawStdEncoding.DecodeString(parts[4]); err != nil || len(h.salt) < 8 {
+	if h.salt, err = base64.RawStdEncoding.DecodeString(parts[4]); err != nil || len(h.salt) < 8 || len(h.salt) > maxArgonSaltLen {
 		return phc{}, errBadHash
 	}
-	if h.key, err = base64.RawStdEncoding.DecodeString(parts[5]); err != nil || len(h.key) < 16 {
+	if h.key, err = base64.RawStdEncoding.DecodeString(parts[5]); err != nil || len(h.key) < 16 || len(h.key) > maxArgonKeyLen {
 		return phc{}, errBadHash
 	}
 	return h, nil
@@ -103,5 +105,3 @@ func VerifyPassword(hash, password string, want Argon2Params) (ok, rehash bool, 
 		h.params.Threads != want.Threads || len(h.key) < argonKeyLen
 	return true, rehash, nil
 }
-
-func subtleEqual(a, b []byte) bool { return subtle.ConstantTimeCompare(a, b) == 1 }

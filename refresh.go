@@ -6,6 +6,7 @@ import (
 	"crypto/cipher"
 	"crypto/rand"
 	"crypto/sha256"
+	"crypto/subtle"
 	"errors"
 	"fmt"
 	"time"
@@ -125,7 +126,7 @@ func wellFormedRefreshToken(t string) bool {
 // tokens looked up by value already, so timing reveals nothing; a constant
 // time comparison is used anyway to keep the habit uniform.
 func equalHash(a, b []byte) bool {
-	return len(a) == len(b) && len(a) > 0 && subtleEqual(a, b)
+	return len(a) == len(b) && len(a) > 0 && subtle.ConstantTimeCompare(a, b) == 1
 }
 
 // successorKey derives the key that seals a token's successor from the

@@ -2,6 +2,7 @@ package latchkey_test
 
 import (
 	"context"
+	"crypto/sha256"
 	"errors"
 	"strings"
 	"sync"
@@ -10,90 +11,22 @@ import (
 	"time"
 
 	"github.com/latchkey-dev/latchkey"
-	"github.com/latchkey-dev/latchkey/sqlite"
-	"github.com/latchkey-dev/latchkey/token"
+	"github.com/latchkey-dev/latchkey/latchkeytest"
 )
 
-// fastArgon keeps tests quick; the real cost is measured in benchmarks.
-var fastArgon = latchkey.Argon2Params{Memory: 64, Time: 1, Threads: 1}
-
-type clock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *clock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.now }
-func (c *clock) Add(d time.Duration) {
-	c.mu.Lock()
-	c.now = c.now.Add(d)
-	c.mu.Unlock()
-}
-
-type testEnv struct {
-	svc      *latchkey.Service
-	store    latchkey.Store
-	clock    *clock
-	verifier *token.Verifier
-}
-
-func newTestService(tb testing.TB, mod func(*latchkey.Config)) *testEnv {
+// newTestService is the package's one fixture: a Service on a temporary
+// SQLite file with a hand-moved clock.
+func newTestService(tb testing.TB, mod func(*latchkey.Config)) *latchkeytest.Env {
 	tb.Helper()
-	ctx := context.Background()
-	st, err := sqlite.Open(ctx, tb.TempDir()+"/auth.db")
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(func() { st.Close() })
-	clk := &clock{now: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)}
-	keys, err := latchkey.LoadKeys(ctx, st, token.ES256, clk.Now())
-	if err != nil {
-		tb.Fatal(err)
-	}
-	cfg := latchkey.Config{
-		Store:      st,
-		Signer:     keys.Signer,
-		Issuer:     "https://auth.test",
-		Audience:   "latchkey",
-		ReuseGrace: 10 * time.Second,
-		Argon2:     fastArgon,
-		Now:        clk.Now,
-	}
-	if mod != nil {
-		mod(&cfg)
-	}
-	svc, err := latchkey.NewService(cfg)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	v := token.NewVerifier(token.StaticKeys(keys.Verify...), token.WithIssuer(cfg.Issuer),
-		token.WithAudience(cfg.Audience), token.WithNow(clk.Now))
-	return &testEnv{svc: svc, store: st, clock: clk, verifier: v}
-}
-
-func (e *testEnv) mustUser(tb testing.TB, name, password string, role latchkey.Role) *latchkey.User {
-	tb.Helper()
-	u, err := e.svc.CreateUser(context.Background(), name, password, role)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	return u
-}
-
-func (e *testEnv) mustLogin(tb testing.TB, name, password string) *latchkey.TokenPair {
-	tb.Helper()
-	p, err := e.svc.Login(context.Background(), name, password, latchkey.Client{IP: "192.0.2.1"})
-	if err != nil {
-		tb.Fatalf("login %s: %v", name, err)
-	}
-	return p
+	return latchkeytest.New(tb, latchkeytest.Options{Config: mod})
 }
 
 func TestLoginIssuesVerifiableTokens(t *testing.T) {
 	e := newTestService(t, nil)
-	u := e.mustUser(t, "John", "password123admin", latchkey.RoleAdmin)
+	u := e.MustUser(t, "John", "password123admin", latchkey.RoleAdmin)
 	// Usernames are matched without regard to case.
-	p := e.mustLogin(t, "john", "password123admin")
-	c, err := e.verifier.Verify(context.Background(), p.AccessToken)
+	p := e.MustLogin(t, "john", "password123admin")
+	c, err := e.Verifier.Verify(context.Background(), p.AccessToken)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -111,10 +44,10 @@ func TestLoginIssuesVerifiableTokens(t *testing.T) {
 func TestLoginFailuresLookAlike(t *testing.T) {
 	e := newTestService(t, nil)
 	ctx := context.Background()
-	e.mustUser(t, "anna", "password123member", latchkey.RoleMember)
-	d := e.mustUser(t, "dora", "password123member", latchkey.RoleMember)
+	e.MustUser(t, "anna", "password123member", latchkey.RoleMember)
+	d := e.MustUser(t, "dora", "password123member", latchkey.RoleMember)
 	d.Disabled = true
-	if err := e.store.UpdateUser(ctx, d); err != nil {
+	if err := e.Store.UpdateUser(ctx, d); err != nil {
 		t.Fatal(err)
 	}
 	for _, tc := range []struct{ name, user, pass string }{
@@ -124,7 +57,7 @@ func TestLoginFailuresLookAlike(t *testing.T) {
 		{"username breaking the policy", "a b", "password123member"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := e.svc.Login(ctx, tc.user, tc.pass, latchkey.Client{})
+			_, err := e.Service.Login(ctx, tc.user, tc.pass, latchkey.Client{})
 			if !errors.Is(err, latchkey.ErrInvalidCredentials) {
 				t.Errorf("err = %v, want ErrInvalidCredentials", err)
 			}
@@ -141,30 +74,30 @@ func TestLoginThrottlesPerUsernameAndAddress(t *testing.T) {
 		c.LoginRatePerIP = latchkey.Rate{Burst: 5, Every: time.Minute}
 		c.Limiter = lim
 	})
-	e.mustUser(t, "anna", "password123member", latchkey.RoleMember)
-	lim.Now = e.clock.Now
+	e.MustUser(t, "anna", "password123member", latchkey.RoleMember)
+	lim.Now = e.Clock.Now
 
 	from := latchkey.Client{IP: "198.51.100.7"}
 	for i := range 3 {
-		if _, err := e.svc.Login(ctx, "anna", "wrong-password", from); !errors.Is(err, latchkey.ErrInvalidCredentials) {
+		if _, err := e.Service.Login(ctx, "anna", "wrong-password", from); !errors.Is(err, latchkey.ErrInvalidCredentials) {
 			t.Fatalf("attempt %d: %v", i, err)
 		}
 	}
 	// The right password does not get through a locked username either.
-	_, err := e.svc.Login(ctx, "ANNA", "password123member", latchkey.Client{IP: "203.0.113.9"})
+	_, err := e.Service.Login(ctx, "ANNA", "password123member", latchkey.Client{IP: "203.0.113.9"})
 	var rl *latchkey.RateLimitedError
 	if !errors.As(err, &rl) || rl.RetryAfter <= 0 || rl.RetryAfter > time.Minute {
 		t.Fatalf("4th attempt: %v, want RateLimitedError within a minute", err)
 	}
-	e.clock.Add(time.Minute)
-	if _, err := e.svc.Login(ctx, "anna", "password123member", from); err != nil {
+	e.Clock.Advance(time.Minute)
+	if _, err := e.Service.Login(ctx, "anna", "password123member", from); err != nil {
 		t.Fatalf("after waiting: %v", err)
 	}
 	// A success resets the username's count: two typos later are fine.
 	for range 2 {
-		e.svc.Login(ctx, "anna", "typo-password", latchkey.Client{IP: "203.0.113.10"})
+		e.Service.Login(ctx, "anna", "typo-password", latchkey.Client{IP: "203.0.113.10"})
 	}
-	if _, err := e.svc.Login(ctx, "anna", "password123member", latchkey.Client{IP: "203.0.113.10"}); err != nil {
+	if _, err := e.Service.Login(ctx, "anna", "password123member", latchkey.Client{IP: "203.0.113.10"}); err != nil {
 		t.Fatalf("after two typos: %v", err)
 	}
 
@@ -172,7 +105,7 @@ func TestLoginThrottlesPerUsernameAndAddress(t *testing.T) {
 	spray := latchkey.Client{IP: "192.0.2.66"}
 	var limited bool
 	for i := range 10 {
-		_, err := e.svc.Login(ctx, "user"+strings.Repeat("x", i), "password123", spray)
+		_, err := e.Service.Login(ctx, "user"+strings.Repeat("x", i), "password123", spray)
 		if errors.As(err, &rl) {
 			limited = true
 			if i != 5 {
@@ -188,12 +121,12 @@ func TestLoginThrottlesPerUsernameAndAddress(t *testing.T) {
 	// Only failures count: many people behind one address log in freely.
 	office := latchkey.Client{IP: "192.0.2.80"}
 	for i := range 20 {
-		if _, err := e.svc.Login(ctx, "anna", "password123member", office); err != nil {
+		if _, err := e.Service.Login(ctx, "anna", "password123member", office); err != nil {
 			t.Fatalf("successful login %d from one address: %v", i, err)
 		}
 	}
 	// A megabyte username is refused without becoming a limiter key.
-	if _, err := e.svc.Login(ctx, strings.Repeat("u", 1<<20), "password123", office); !errors.Is(err, latchkey.ErrInvalidCredentials) {
+	if _, err := e.Service.Login(ctx, strings.Repeat("u", 1<<20), "password123", office); !errors.Is(err, latchkey.ErrInvalidCredentials) {
 		t.Errorf("huge username: %v", err)
 	}
 }
@@ -202,46 +135,46 @@ func TestPasswordHashUpgradedOnLogin(t *testing.T) {
 	weak := latchkey.Argon2Params{Memory: 32, Time: 1, Threads: 1}
 	e := newTestService(t, nil)
 	ctx := context.Background()
-	u := e.mustUser(t, "anna", "password123member", latchkey.RoleMember)
+	u := e.MustUser(t, "anna", "password123member", latchkey.RoleMember)
 	u.PasswordHash = latchkey.HashPassword("password123member", weak)
-	if err := e.store.UpdateUser(ctx, u); err != nil {
+	if err := e.Store.UpdateUser(ctx, u); err != nil {
 		t.Fatal(err)
 	}
-	e.mustLogin(t, "anna", "password123member")
-	got, err := e.store.UserByID(ctx, u.ID)
+	e.MustLogin(t, "anna", "password123member")
+	got, err := e.Store.UserByID(ctx, u.ID)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if !strings.Contains(got.PasswordHash, "m=64,t=1,p=1") {
 		t.Errorf("hash not upgraded: %s", got.PasswordHash)
 	}
-	e.mustLogin(t, "anna", "password123member")
+	e.MustLogin(t, "anna", "password123member")
 }
 
 func TestRefreshRotates(t *testing.T) {
 	e := newTestService(t, nil)
 	ctx := context.Background()
-	e.mustUser(t, "anna", "password123member", latchkey.RoleMember)
-	p0 := e.mustLogin(t, "anna", "password123member")
+	e.MustUser(t, "anna", "password123member", latchkey.RoleMember)
+	p0 := e.MustLogin(t, "anna", "password123member")
 
-	e.clock.Add(time.Minute)
-	p1, err := e.svc.Refresh(ctx, p0.RefreshToken, latchkey.Client{})
+	e.Clock.Advance(time.Minute)
+	p1, err := e.Service.Refresh(ctx, p0.RefreshToken, latchkey.Client{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if p1.RefreshToken == p0.RefreshToken || p1.AccessToken == p0.AccessToken {
 		t.Fatal("refresh returned the same tokens")
 	}
-	c0, _ := e.verifier.Verify(ctx, p0.AccessToken)
-	c1, err := e.verifier.Verify(ctx, p1.AccessToken)
+	c0, _ := e.Verifier.Verify(ctx, p0.AccessToken)
+	c1, err := e.Verifier.Verify(ctx, p1.AccessToken)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if c0.SessionID != c1.SessionID || c0.ID == c1.ID {
 		t.Errorf("session %s→%s, jti %s→%s", c0.SessionID, c1.SessionID, c0.ID, c1.ID)
 	}
-	e.clock.Add(time.Minute)
-	if _, err := e.svc.Refresh(ctx, p1.RefreshToken, latchkey.Client{}); err != nil {
+	e.Clock.Advance(time.Minute)
+	if _, err := e.Service.Refresh(ctx, p1.RefreshToken, latchkey.Client{}); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -249,15 +182,15 @@ func TestRefreshRotates(t *testing.T) {
 func TestRefreshGraceReturnsSameSuccessor(t *testing.T) {
 	e := newTestService(t, nil)
 	ctx := context.Background()
-	e.mustUser(t, "anna", "password123member", latchkey.RoleMember)
-	p0 := e.mustLogin(t, "anna", "password123member")
+	e.MustUser(t, "anna", "password123member", latchkey.RoleMember)
+	p0 := e.MustLogin(t, "anna", "password123member")
 
-	p1, err := e.svc.Refresh(ctx, p0.RefreshToken, latchkey.Client{})
+	p1, err := e.Service.Refresh(ctx, p0.RefreshToken, latchkey.Client{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	e.clock.Add(9 * time.Second)
-	retry, err := e.svc.Refresh(ctx, p0.RefreshToken, latchkey.Client{})
+	e.Clock.Advance(9 * time.Second)
+	retry, err := e.Service.Refresh(ctx, p0.RefreshToken, latchkey.Client{})
 	if err != nil {
 		t.Fatalf("retry within grace: %v", err)
 	}
@@ -268,16 +201,16 @@ func TestRefreshGraceReturnsSameSuccessor(t *testing.T) {
 		t.Error("retry should carry a fresh access token")
 	}
 	// The successor is still live: the retry did not rotate it.
-	p2, err := e.svc.Refresh(ctx, p1.RefreshToken, latchkey.Client{})
+	p2, err := e.Service.Refresh(ctx, p1.RefreshToken, latchkey.Client{})
 	if err != nil {
 		t.Fatalf("successor after retry: %v", err)
 	}
 	// Only the immediately previous token is covered: p0 is now two back.
-	if _, err := e.svc.Refresh(ctx, p0.RefreshToken, latchkey.Client{}); !errors.Is(err, latchkey.ErrInvalidGrant) {
+	if _, err := e.Service.Refresh(ctx, p0.RefreshToken, latchkey.Client{}); !errors.Is(err, latchkey.ErrInvalidGrant) {
 		t.Fatalf("token two back: %v, want ErrInvalidGrant", err)
 	}
 	// ... and presenting it was reuse: the newest token died with the session.
-	if _, err := e.svc.Refresh(ctx, p2.RefreshToken, latchkey.Client{}); !errors.Is(err, latchkey.ErrInvalidGrant) {
+	if _, err := e.Service.Refresh(ctx, p2.RefreshToken, latchkey.Client{}); !errors.Is(err, latchkey.ErrInvalidGrant) {
 		t.Fatalf("newest token after reuse: %v, want ErrInvalidGrant", err)
 	}
 }
@@ -285,26 +218,26 @@ func TestRefreshGraceReturnsSameSuccessor(t *testing.T) {
 func TestRefreshReuseAfterGraceRevokesSession(t *testing.T) {
 	e := newTestService(t, nil)
 	ctx := context.Background()
-	e.mustUser(t, "anna", "password123member", latchkey.RoleMember)
-	p0 := e.mustLogin(t, "anna", "password123member")
-	other := e.mustLogin(t, "anna", "password123member")
-	p1, err := e.svc.Refresh(ctx, p0.RefreshToken, latchkey.Client{})
+	e.MustUser(t, "anna", "password123member", latchkey.RoleMember)
+	p0 := e.MustLogin(t, "anna", "password123member")
+	other := e.MustLogin(t, "anna", "password123member")
+	p1, err := e.Service.Refresh(ctx, p0.RefreshToken, latchkey.Client{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	e.clock.Add(11 * time.Second)
-	if _, err := e.svc.Refresh(ctx, p0.RefreshToken, latchkey.Client{}); !errors.Is(err, latchkey.ErrInvalidGrant) {
+	e.Clock.Advance(11 * time.Second)
+	if _, err := e.Service.Refresh(ctx, p0.RefreshToken, latchkey.Client{}); !errors.Is(err, latchkey.ErrInvalidGrant) {
 		t.Fatalf("reuse: %v", err)
 	}
-	if _, err := e.svc.Refresh(ctx, p1.RefreshToken, latchkey.Client{}); !errors.Is(err, latchkey.ErrInvalidGrant) {
+	if _, err := e.Service.Refresh(ctx, p1.RefreshToken, latchkey.Client{}); !errors.Is(err, latchkey.ErrInvalidGrant) {
 		t.Fatalf("newest token after reuse: %v, want ErrInvalidGrant", err)
 	}
-	c, _ := e.verifier.Verify(ctx, p1.AccessToken)
-	if err := e.svc.CheckSession(ctx, c.SessionID); !errors.Is(err, latchkey.ErrSessionRevoked) {
+	c, _ := e.Verifier.Verify(ctx, p1.AccessToken)
+	if err := e.Service.CheckSession(ctx, c.SessionID); !errors.Is(err, latchkey.ErrSessionRevoked) {
 		t.Errorf("CheckSession = %v, want ErrSessionRevoked", err)
 	}
 	// Another login of the same user is a different session and lives on.
-	if _, err := e.svc.Refresh(ctx, other.RefreshToken, latchkey.Client{}); err != nil {
+	if _, err := e.Service.Refresh(ctx, other.RefreshToken, latchkey.Client{}); err != nil {
 		t.Errorf("other session: %v", err)
 	}
 }
@@ -320,8 +253,8 @@ func TestRefreshConcurrent(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			e := newTestService(t, func(c *latchkey.Config) { c.ReuseGrace = tc.grace })
 			ctx := context.Background()
-			e.mustUser(t, "anna", "password123member", latchkey.RoleMember)
-			p0 := e.mustLogin(t, "anna", "password123member")
+			e.MustUser(t, "anna", "password123member", latchkey.RoleMember)
+			p0 := e.MustLogin(t, "anna", "password123member")
 
 			const n = 20
 			var wg sync.WaitGroup
@@ -329,7 +262,7 @@ func TestRefreshConcurrent(t *testing.T) {
 			successors := make([]string, n)
 			for i := range n {
 				wg.Go(func() {
-					p, err := e.svc.Refresh(ctx, p0.RefreshToken, latchkey.Client{})
+					p, err := e.Service.Refresh(ctx, p0.RefreshToken, latchkey.Client{})
 					if err == nil {
 						ok.Add(1)
 						successors[i] = p.RefreshToken
@@ -358,7 +291,7 @@ func TestRefreshConcurrent(t *testing.T) {
 			// Without grace, the duplicates were second uses of a retired
 			// token, and reuse revokes the session, successor included.
 			for s := range distinct {
-				_, err := e.svc.Refresh(ctx, s, latchkey.Client{})
+				_, err := e.Service.Refresh(ctx, s, latchkey.Client{})
 				if tc.grace > 0 && err != nil {
 					t.Errorf("successor within grace: %v", err)
 				}
@@ -383,13 +316,13 @@ func TestRefreshLifetimes(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			e := newTestService(t, nil)
 			ctx := context.Background()
-			e.mustUser(t, "anna", "password123member", latchkey.RoleMember)
-			rt := e.mustLogin(t, "anna", "password123member").RefreshToken
+			e.MustUser(t, "anna", "password123member", latchkey.RoleMember)
+			rt := e.MustLogin(t, "anna", "password123member").RefreshToken
 			var err error
 			for _, wait := range tc.steps {
-				e.clock.Add(wait)
+				e.Clock.Advance(wait)
 				var p *latchkey.TokenPair
-				if p, err = e.svc.Refresh(ctx, rt, latchkey.Client{}); err != nil {
+				if p, err = e.Service.Refresh(ctx, rt, latchkey.Client{}); err != nil {
 					break
 				}
 				rt = p.RefreshToken
@@ -404,31 +337,31 @@ func TestRefreshLifetimes(t *testing.T) {
 func TestLogout(t *testing.T) {
 	e := newTestService(t, nil)
 	ctx := context.Background()
-	e.mustUser(t, "anna", "password123member", latchkey.RoleMember)
-	a := e.mustLogin(t, "anna", "password123member")
-	b := e.mustLogin(t, "anna", "password123member")
+	e.MustUser(t, "anna", "password123member", latchkey.RoleMember)
+	a := e.MustLogin(t, "anna", "password123member")
+	b := e.MustLogin(t, "anna", "password123member")
 
-	if err := e.svc.Logout(ctx, a.RefreshToken); err != nil {
+	if err := e.Service.Logout(ctx, a.RefreshToken); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := e.svc.Refresh(ctx, a.RefreshToken, latchkey.Client{}); !errors.Is(err, latchkey.ErrInvalidGrant) {
+	if _, err := e.Service.Refresh(ctx, a.RefreshToken, latchkey.Client{}); !errors.Is(err, latchkey.ErrInvalidGrant) {
 		t.Errorf("refresh after logout: %v", err)
 	}
 	// Idempotent, and unknown or malformed tokens are not errors.
 	for _, tok := range []string{a.RefreshToken, strings.Repeat("A", 43), "short"} {
-		if err := e.svc.Logout(ctx, tok); err != nil {
+		if err := e.Service.Logout(ctx, tok); err != nil {
 			t.Errorf("logout %q: %v", tok, err)
 		}
 	}
-	if _, err := e.svc.Refresh(ctx, b.RefreshToken, latchkey.Client{}); err != nil {
+	if _, err := e.Service.Refresh(ctx, b.RefreshToken, latchkey.Client{}); err != nil {
 		t.Errorf("other session after logout: %v", err)
 	}
 
-	c, _ := e.verifier.Verify(ctx, b.AccessToken)
-	if err := e.svc.LogoutAll(ctx, c.Subject); err != nil {
+	c, _ := e.Verifier.Verify(ctx, b.AccessToken)
+	if err := e.Service.LogoutAll(ctx, c.Subject); err != nil {
 		t.Fatal(err)
 	}
-	if err := e.svc.CheckSession(ctx, c.SessionID); !errors.Is(err, latchkey.ErrSessionRevoked) {
+	if err := e.Service.CheckSession(ctx, c.SessionID); !errors.Is(err, latchkey.ErrSessionRevoked) {
 		t.Errorf("CheckSession after logout-all: %v", err)
 	}
 }
@@ -436,14 +369,14 @@ func TestLogout(t *testing.T) {
 func TestRegister(t *testing.T) {
 	e := newTestService(t, nil)
 	ctx := context.Background()
-	u, err := e.svc.Register(ctx, "Anna.B-1@x_y", "pässwörd-ünïcode")
+	u, err := e.Service.Register(ctx, "Anna.B-1@x_y", "pässwörd-ünïcode")
 	if err != nil {
 		t.Fatal(err)
 	}
 	if u.Role != latchkey.RoleMember || u.CreatedAt.Location() != time.UTC {
 		t.Errorf("user = %+v", u)
 	}
-	if _, err := e.svc.Register(ctx, "anna.b-1@X_Y", "password123"); !errors.Is(err, latchkey.ErrConflict) {
+	if _, err := e.Service.Register(ctx, "anna.b-1@X_Y", "password123"); !errors.Is(err, latchkey.ErrConflict) {
 		t.Errorf("case-insensitive duplicate: %v", err)
 	}
 	var verr *latchkey.ValidationError
@@ -457,13 +390,13 @@ func TestRegister(t *testing.T) {
 		{"long password", "newuser", strings.Repeat("p", 129)},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			if _, err := e.svc.Register(ctx, tc.user, tc.pass); !errors.As(err, &verr) {
+			if _, err := e.Service.Register(ctx, tc.user, tc.pass); !errors.As(err, &verr) {
 				t.Errorf("err = %v, want ValidationError", err)
 			}
 		})
 	}
 	closed := newTestService(t, func(c *latchkey.Config) { c.RegistrationClosed = true })
-	if _, err := closed.svc.Register(ctx, "someone", "password123"); !errors.Is(err, latchkey.ErrRegistrationClosed) {
+	if _, err := closed.Service.Register(ctx, "someone", "password123"); !errors.Is(err, latchkey.ErrRegistrationClosed) {
 		t.Errorf("closed registration: %v", err)
 	}
 }
@@ -471,13 +404,13 @@ func TestRegister(t *testing.T) {
 func TestDisabledUserCannotRefresh(t *testing.T) {
 	e := newTestService(t, nil)
 	ctx := context.Background()
-	u := e.mustUser(t, "anna", "password123member", latchkey.RoleMember)
-	p := e.mustLogin(t, "anna", "password123member")
+	u := e.MustUser(t, "anna", "password123member", latchkey.RoleMember)
+	p := e.MustLogin(t, "anna", "password123member")
 	u.Disabled = true
-	if err := e.store.UpdateUser(ctx, u); err != nil {
+	if err := e.Store.UpdateUser(ctx, u); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := e.svc.Refresh(ctx, p.RefreshToken, latchkey.Client{}); !errors.Is(err, latchkey.ErrInvalidGrant) {
+	if _, err := e.Service.Refresh(ctx, p.RefreshToken, latchkey.Client{}); !errors.Is(err, latchkey.ErrInvalidGrant) {
 		t.Errorf("refresh of disabled user: %v", err)
 	}
 }
@@ -486,19 +419,8 @@ func TestSessionsSurviveReopen(t *testing.T) {
 	ctx := context.Background()
 	path := t.TempDir() + "/auth.db"
 	open := func() (*latchkey.Service, latchkey.Store) {
-		st, err := sqlite.Open(ctx, path)
-		if err != nil {
-			t.Fatal(err)
-		}
-		keys, err := latchkey.LoadKeys(ctx, st, token.ES256, time.Now())
-		if err != nil {
-			t.Fatal(err)
-		}
-		svc, err := latchkey.NewService(latchkey.Config{Store: st, Signer: keys.Signer, Issuer: "https://a", Audience: "b", Argon2: fastArgon})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return svc, st
+		e := latchkeytest.New(t, latchkeytest.Options{Path: path})
+		return e.Service, e.Store
 	}
 	svc, st := open()
 	if _, err := svc.CreateUser(ctx, "anna", "password123member", latchkey.RoleMember); err != nil {
@@ -541,27 +463,76 @@ func TestBusyPasswordGate(t *testing.T) {
 		c.LoginRatePerUser = latchkey.Rate{Burst: 2, Every: time.Hour}
 		c.LoginRatePerIP = latchkey.Rate{Burst: 2, Every: time.Hour}
 	})
-	e.mustUser(t, "anna", "password123member", latchkey.RoleMember)
+	e.MustUser(t, "anna", "password123member", latchkey.RoleMember)
 	ctx := t.Context()
 	client := latchkey.Client{IP: "192.0.2.7"}
 
-	release := latchkey.FillPasswordGate(e.svc)
+	release := latchkey.FillPasswordGate(e.Service)
 	for range 5 { // more than either allowance
 		for _, name := range []string{"anna", "nobody"} {
-			if _, err := e.svc.Login(ctx, name, "password123member", client); !errors.Is(err, latchkey.ErrBusy) {
+			if _, err := e.Service.Login(ctx, name, "password123member", client); !errors.Is(err, latchkey.ErrBusy) {
 				t.Fatalf("Login(%s) with the gate full: %v, want ErrBusy", name, err)
 			}
 		}
 	}
-	if _, err := e.svc.Register(ctx, "newcomer", "password123new"); !errors.Is(err, latchkey.ErrBusy) {
+	if _, err := e.Service.Register(ctx, "newcomer", "password123new"); !errors.Is(err, latchkey.ErrBusy) {
 		t.Fatalf("Register with the gate full: %v, want ErrBusy", err)
 	}
 	release()
 
-	if _, err := e.svc.Login(ctx, "anna", "password123member", client); err != nil {
+	if _, err := e.Service.Login(ctx, "anna", "password123member", client); err != nil {
 		t.Fatalf("Login after the burst: %v; busy answers must not use up the allowance", err)
 	}
-	if _, err := e.store.UserByUsername(ctx, "newcomer"); !errors.Is(err, latchkey.ErrNotFound) {
+	if _, err := e.Store.UserByUsername(ctx, "newcomer"); !errors.Is(err, latchkey.ErrNotFound) {
 		t.Errorf("a registration turned away as busy created the user")
 	}
+}
+
+func TestCreateUserTakenUsername(t *testing.T) {
+	e := newTestService(t, nil)
+	e.MustUser(t, "Anna", "password123member", latchkey.RoleMember)
+	_, err := e.Service.CreateUser(t.Context(), "anna", "password123other", latchkey.RoleMember)
+	if !errors.Is(err, latchkey.ErrUsernameTaken) || !errors.Is(err, latchkey.ErrConflict) {
+		t.Errorf("CreateUser(taken) = %v; want ErrUsernameTaken, which matches ErrConflict", err)
+	}
+	created, err := e.Service.EnsureUser(t.Context(), "ANNA", "password123other", latchkey.RoleAdmin)
+	if created || err != nil {
+		t.Errorf("EnsureUser(taken) = %v, %v; want false, nil", created, err)
+	}
+}
+
+// TestSweepSessions: expired sessions are kept for SessionRetention, so a
+// token of a recently expired chain is still recognised, then deleted;
+// live sessions are never touched.
+func TestSweepSessions(t *testing.T) {
+	e := newTestService(t, func(c *latchkey.Config) { c.RefreshIdleTTL = time.Hour })
+	ctx := t.Context()
+	anna := e.MustUser(t, "anna", "password123member", latchkey.RoleMember)
+	expiring := e.MustLogin(t, "anna", "password123member")
+	e.Clock.Advance(2 * time.Hour) // expiring is an hour past its deadline
+	live := e.MustLogin(t, "anna", "password123member")
+
+	if n, err := e.Service.SweepSessions(ctx); err != nil || n != 0 {
+		t.Fatalf("SweepSessions within the retention = %d, %v; want 0", n, err)
+	}
+	e.Clock.Advance(latchkey.SessionRetention - time.Hour + time.Second) // live is now expired too, but only just
+	if n, err := e.Service.SweepSessions(ctx); err != nil || n != 1 {
+		t.Fatalf("SweepSessions past the retention = %d, %v; want 1", n, err)
+	}
+	if _, err := e.Service.Refresh(ctx, expiring.RefreshToken, latchkey.Client{}); !errors.Is(err, latchkey.ErrInvalidGrant) {
+		t.Errorf("refresh of a swept session: %v, want ErrInvalidGrant", err)
+	}
+	all, err := e.Store.ListSessions(ctx, anna.ID)
+	if err != nil || len(all) != 1 {
+		t.Fatalf("sessions left = %d, %v; want the second login's", len(all), err)
+	}
+	if _, err := e.Store.SessionByTokenHash(ctx, hashOf(live.RefreshToken)); err != nil {
+		t.Errorf("the recently expired session's token is no longer recognised: %v", err)
+	}
+}
+
+// hashOf is how a Store keys refresh tokens.
+func hashOf(refresh string) []byte {
+	h := sha256.Sum256([]byte(refresh))
+	return h[:]
 }

@@ -2,7 +2,6 @@ package server_test
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"io"
 	"log/slog"
@@ -10,12 +9,10 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/latchkey-dev/latchkey"
+	"github.com/latchkey-dev/latchkey/latchkeytest"
 	"github.com/latchkey-dev/latchkey/server"
-	"github.com/latchkey-dev/latchkey/sqlite"
-	"github.com/latchkey-dev/latchkey/token"
 )
 
 // benchHandler is the auth server's handler over a SQLite file in a
@@ -25,29 +22,14 @@ import (
 // text handler to io.Discard, so its formatting cost is counted.
 func benchHandler(b *testing.B) http.Handler {
 	b.Helper()
-	ctx := context.Background()
-	st, err := sqlite.Open(ctx, b.TempDir()+"/auth.db")
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { st.Close() })
-	keys, err := latchkey.LoadKeys(ctx, st, token.ES256, time.Now())
-	if err != nil {
-		b.Fatal(err)
-	}
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
-	svc, err := latchkey.NewService(latchkey.Config{
-		Store: st, Signer: keys.Signer, Logger: logger,
-		Issuer: "http://localhost:3000", Audience: "latchkey",
-		ReuseGrace: latchkey.DefaultReuseGrace,
-		Argon2:     latchkey.Argon2Params{Memory: 64, Time: 1, Threads: 1},
-	})
-	if err != nil {
-		b.Fatal(err)
-	}
-	if _, err := svc.CreateUser(ctx, "anna", "password123member", latchkey.RoleMember); err != nil {
-		b.Fatal(err)
-	}
+	e := latchkeytest.New(b, latchkeytest.Options{RealTime: true, Config: func(c *latchkey.Config) {
+		c.Logger = logger
+		c.Issuer = "http://localhost:3000"
+		c.ReuseGrace = latchkey.DefaultReuseGrace
+	}})
+	e.MustUser(b, "anna", "password123member", latchkey.RoleMember)
+	svc, keys := e.Service, e.Keys
 	h, err := server.New(server.Config{Service: svc, Keys: keys, Logger: logger})
 	if err != nil {
 		b.Fatal(err)

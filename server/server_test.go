@@ -16,7 +16,7 @@ import (
 	"time"
 
 	"github.com/latchkey-dev/latchkey"
-	"github.com/latchkey-dev/latchkey/sqlite"
+	"github.com/latchkey-dev/latchkey/latchkeytest"
 	"github.com/latchkey-dev/latchkey/token"
 )
 
@@ -32,42 +32,23 @@ type serverOpts struct {
 	mod    func(*latchkey.Config)
 }
 
+// newTestServer is the package's one fixture: the auth server on
+// httptest over latchkeytest's Service, on the wall clock.
 func newTestServer(tb testing.TB, o serverOpts) *testServer {
 	tb.Helper()
-	ctx := context.Background()
-	st, err := sqlite.Open(ctx, tb.TempDir()+"/auth.db")
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(func() { st.Close() })
-	var keys *latchkey.Keys
-	if o.secret != nil {
-		keys, err = latchkey.SharedSecretKeys(o.secret)
-	} else {
-		keys, err = latchkey.LoadKeys(ctx, st, token.ES256, time.Now())
-	}
-	if err != nil {
-		tb.Fatal(err)
-	}
-	cfg := latchkey.Config{
-		Store: st, Signer: keys.Signer, Issuer: "http://auth.test", Audience: "latchkey",
-		ReuseGrace: 10 * time.Second,
-		Argon2:     latchkey.Argon2Params{Memory: 64, Time: 1, Threads: 1},
-	}
-	if o.mod != nil {
-		o.mod(&cfg)
-	}
-	svc, err := latchkey.NewService(cfg)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	h, err := New(Config{Service: svc, Keys: keys})
+	e := latchkeytest.New(tb, latchkeytest.Options{Secret: o.secret, RealTime: true, Config: func(c *latchkey.Config) {
+		c.Issuer = "http://auth.test"
+		if o.mod != nil {
+			o.mod(c)
+		}
+	}})
+	h, err := New(Config{Service: e.Service, Keys: e.Keys})
 	if err != nil {
 		tb.Fatal(err)
 	}
 	srv := httptest.NewServer(h)
 	tb.Cleanup(srv.Close)
-	return &testServer{Server: srv, store: st, svc: svc, keys: keys}
+	return &testServer{Server: srv, store: e.Store, svc: e.Service, keys: e.Keys}
 }
 
 type response struct {
