@@ -23,8 +23,10 @@
 //     server_error, so clients retry rather than sign the user out.
 //
 // Every error response has the contract's JSON body
-// {"error": "...", "error_description": "..."}. The token itself is never
-// logged.
+// {"error": "...", "error_description": "..."}, which [WriteError] writes and
+// [MuxErrors] gives the mux's own 404 and 405 answers too. [Challenge] gives
+// a handler that refuses a token itself the same WWW-Authenticate header.
+// The token itself is never logged.
 package bearer
 
 import (
@@ -56,6 +58,9 @@ type options struct {
 // Option configures Require and RequireRole.
 type Option func(*options)
 
+// defaultRealm is the realm of WWW-Authenticate without [WithRealm].
+const defaultRealm = "latchkey"
+
 // WithRealm sets the realm in WWW-Authenticate (default "latchkey").
 func WithRealm(realm string) Option { return func(o *options) { o.realm = realm } }
 
@@ -73,7 +78,7 @@ func WithCheck(check func(ctx context.Context, c *token.Claims) error) Option {
 func WithLogger(l *slog.Logger) Option { return func(o *options) { o.logger = l } }
 
 func newOptions(opts []Option) options {
-	o := options{realm: "latchkey"}
+	o := options{realm: defaultRealm}
 	for _, opt := range opts {
 		opt(&o)
 	}
@@ -177,12 +182,34 @@ func (o *options) invalid(w http.ResponseWriter, r *http.Request, reason error, 
 // RFC 6750 code for the header ("" for none); bodyCode and bodyDesc are the
 // contract's body, which can differ (insufficient_role).
 func (o *options) challenge(w http.ResponseWriter, status int, headerCode, headerDesc, bodyCode, bodyDesc string) {
-	v := `Bearer realm=` + quote(o.realm)
-	if headerCode != "" {
-		v += `, error=` + quote(headerCode) + `, error_description=` + quote(headerDesc)
-	}
-	w.Header().Set("WWW-Authenticate", v)
+	w.Header().Set("WWW-Authenticate", challengeValue(o.realm, headerCode, headerDesc))
 	WriteError(w, status, bodyCode, bodyDesc)
+}
+
+// Challenge returns the WWW-Authenticate value Require sends when it refuses
+// a request: the Bearer scheme with the realm and, unless code is empty, the
+// RFC 6750 error code (such as "invalid_token") and description. Of opts only
+// [WithRealm] matters; pass the options given to Require so that the realm
+// agrees.
+//
+// It is for a handler behind Require that refuses a verified token itself,
+// because the claims lack something only the handler knows it needs: its
+// 401 then carries the same challenge as the middleware's, and a client
+// that reacts to error="invalid_token" treats both alike.
+func Challenge(code, description string, opts ...Option) string {
+	o := options{realm: defaultRealm}
+	for _, opt := range opts {
+		opt(&o)
+	}
+	return challengeValue(o.realm, code, description)
+}
+
+func challengeValue(realm, code, description string) string {
+	v := `Bearer realm=` + quote(realm)
+	if code != "" {
+		v += `, error=` + quote(code) + `, error_description=` + quote(description)
+	}
+	return v
 }
 
 // quote makes an RFC 7230 quoted-string. RFC 6750 limits error_description

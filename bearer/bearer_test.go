@@ -300,3 +300,33 @@ func TestConstructorsPanicOnWiringBugs(t *testing.T) {
 		}()
 	}
 }
+
+func TestChallenge(t *testing.T) {
+	tests := []struct {
+		name        string
+		code        string
+		description string
+		opts        []bearer.Option
+		want        string
+	}{
+		{name: "no error attribute", want: `Bearer realm="latchkey"`},
+		{name: "invalid token", code: "invalid_token", description: "The access token does not name a user.",
+			want: `Bearer realm="latchkey", error="invalid_token", error_description="The access token does not name a user."`},
+		{name: "realm from the options", code: "invalid_token", description: "No.", opts: []bearer.Option{bearer.WithRealm("books")},
+			want: `Bearer realm="books", error="invalid_token", error_description="No."`},
+		{name: "quotes, backslashes and controls dropped", code: "invalid_token", description: "A \"b\" \\ c\n",
+			want: `Bearer realm="latchkey", error="invalid_token", error_description="A b  c"`},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := bearer.Challenge(tc.code, tc.description, tc.opts...); got != tc.want {
+				t.Errorf("Challenge = %q, want %q", got, tc.want)
+			}
+		})
+	}
+	// The value is the one Require itself sends.
+	rec, _ := do(t, bearer.Require(newFixture(t).verifier)(echo), "Bearer abc")
+	if got, want := rec.Header().Get("WWW-Authenticate"), bearer.Challenge("invalid_token", "The access token is malformed."); got != want {
+		t.Errorf("Require sent %q, Challenge gives %q", got, want)
+	}
+}

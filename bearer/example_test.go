@@ -62,3 +62,33 @@ func Example() {
 	// 403 Bearer realm="latchkey", error="insufficient_scope", error_description="This action requires the admin role."
 	// {"error":"insufficient_role","error_description":"This action requires the admin role."}
 }
+
+// A handler behind Require that refuses a verified token itself answers
+// with the same challenge as the middleware.
+func ExampleChallenge() {
+	fmt.Println(bearer.Challenge("", ""))
+	fmt.Println(bearer.Challenge("invalid_token", "The access token does not name a user."))
+	// Output:
+	// Bearer realm="latchkey"
+	// Bearer realm="latchkey", error="invalid_token", error_description="The access token does not name a user."
+}
+
+func ExampleMuxErrors() {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /books", func(w http.ResponseWriter, r *http.Request) { fmt.Fprint(w, "[]") })
+	h := bearer.MuxErrors(mux)
+	for _, req := range []*http.Request{
+		httptest.NewRequest("GET", "/nothing", nil),
+		httptest.NewRequest("DELETE", "/books", nil),
+	} {
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		fmt.Println(strings.TrimSpace(fmt.Sprint(rec.Code, " ", rec.Header().Get("Allow"))))
+		fmt.Print(rec.Body.String())
+	}
+	// Output:
+	// 404
+	// {"error":"not_found","error_description":"There is nothing at this path."}
+	// 405 GET, HEAD
+	// {"error":"method_not_allowed","error_description":"This path does not accept DELETE; the Allow header lists the methods it does."}
+}
