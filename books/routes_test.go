@@ -3,10 +3,6 @@ package books
 import (
 	"encoding/json"
 	"net/http"
-	"os/exec"
-	"path/filepath"
-	"runtime"
-	"slices"
 	"strings"
 	"testing"
 )
@@ -90,25 +86,5 @@ func TestOpenAPIServed(t *testing.T) {
 	}
 	if !json.Valid(w.Body.Bytes()) || w.Body.String() != string(openAPI) {
 		t.Error("served document differs from the embedded one")
-	}
-}
-
-// TestImports keeps the package what it claims to be: a third party's
-// resource server that reaches Latchkey only through token and bearer.
-func TestImports(t *testing.T) {
-	if testing.Short() {
-		t.Skip("runs go list")
-	}
-	goTool := filepath.Join(runtime.GOROOT(), "bin", "go")
-	out, err := exec.Command(goTool, "list", "-deps", ".").Output()
-	if err != nil {
-		t.Skipf("go list: %v", err)
-	}
-	const module = "github.com/latchkey-dev/latchkey"
-	allowed := []string{module + "/books", module + "/bearer", module + "/token"}
-	for dep := range strings.FieldsSeq(string(out)) {
-		if (dep == module || strings.HasPrefix(dep, module+"/")) && !slices.Contains(allowed, dep) {
-			t.Errorf("books depends on %s", dep)
-		}
 	}
 }
