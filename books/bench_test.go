@@ -6,6 +6,7 @@ import (
 	"net/http/httptest"
 	"testing"
 
+	"github.com/latchkey-dev/latchkey/bearer"
 	"github.com/latchkey-dev/latchkey/token"
 )
 
@@ -38,7 +39,7 @@ func BenchmarkListBooksNoAuth(b *testing.B) {
 	env := newTestEnv(b)
 	mux := http.NewServeMux()
 	mux.Handle("GET /books", handleListBooks(env.store, slog.New(slog.DiscardHandler)))
-	benchmarkList(b, jsonMuxErrors(mux), "")
+	benchmarkList(b, bearer.MuxErrors(mux), "")
 }
 
 func benchmarkList(b *testing.B, h http.Handler, token string) {

@@ -153,7 +153,7 @@ func caller(w http.ResponseWriter, r *http.Request) (*token.Claims, error) {
 	claims, ok := bearer.ClaimsFrom(r.Context())
 	if !ok || claims.Subject == "" {
 		const desc = "The access token does not name a user."
-		w.Header().Set("WWW-Authenticate", `Bearer realm="latchkey", error="invalid_token", error_description="`+desc+`"`)
+		w.Header().Set("WWW-Authenticate", bearer.Challenge("invalid_token", desc))
 		return nil, &apiError{status: http.StatusUnauthorized, code: "invalid_token", description: desc}
 	}
 	return claims, nil

@@ -51,53 +51,8 @@ func New(cfg Config) (http.Handler, error) {
 	}
 	mux := http.NewServeMux()
 	addRoutes(mux, cfg)
-	return c.wrap(jsonMuxErrors(mux)), nil
+	return c.wrap(bearer.MuxErrors(mux)), nil
 }
-
-// jsonMuxErrors gives the mux's own answers, a plain-text 404 for an
-// unknown path and 405 for a known path with another method, the
-// contract's JSON body. The mux reports no pattern exactly in those two
-// cases (redirects have one), and the Allow header it sets is kept.
-func jsonMuxErrors(mux *http.ServeMux) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if _, pattern := mux.Handler(r); pattern != "" {
-			mux.ServeHTTP(w, r)
-			return
-		}
-		mux.ServeHTTP(&muxErrorWriter{ResponseWriter: w, method: r.Method}, r)
-	})
-}
-
-// muxErrorWriter replaces a 404 or 405 response, status and body, with the
-// contract's JSON error.
-type muxErrorWriter struct {
-	http.ResponseWriter
-	method   string
-	replaced bool
-}
-
-func (w *muxErrorWriter) WriteHeader(status int) {
-	switch status {
-	case http.StatusNotFound:
-		w.replaced = true
-		bearer.WriteError(w.ResponseWriter, status, "not_found", "There is nothing at this path.")
-	case http.StatusMethodNotAllowed:
-		w.replaced = true
-		bearer.WriteError(w.ResponseWriter, status, "method_not_allowed",
-			"This path does not accept "+w.method+"; the Allow header lists the methods it does.")
-	default:
-		w.ResponseWriter.WriteHeader(status)
-	}
-}
-
-func (w *muxErrorWriter) Write(p []byte) (int, error) {
-	if w.replaced {
-		return len(p), nil // the mux's plain-text body
-	}
-	return w.ResponseWriter.Write(p)
-}
-
-func (w *muxErrorWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
 // cors answers cross-origin requests from the allowed origins. Browsers
 // send the token in the Authorization header, never a cookie, so no

@@ -84,50 +84,7 @@ func requestID(in string) string {
 	return rand.Text()[:20]
 }
 
-// jsonMuxErrors turns the mux's plain-text 404 and 405 answers into the
-// contract's JSON error bodies, keeping the Allow header of a 405.
-func jsonMuxErrors(mux *http.ServeMux) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		h, pattern := mux.Handler(r)
-		if pattern != "" {
-			// The mux itself serves matched requests: only its ServeHTTP
-			// sets the path values ({id}) that handlers read.
-			mux.ServeHTTP(w, r)
-			return
-		}
-		probe := &headerProbe{header: http.Header{}}
-		h.ServeHTTP(probe, r)
-		switch probe.status {
-		case http.StatusNotFound:
-			bearer.WriteError(w, http.StatusNotFound, "not_found", "No such endpoint.")
-		case http.StatusMethodNotAllowed:
-			w.Header().Set("Allow", probe.header.Get("Allow"))
-			bearer.WriteError(w, http.StatusMethodNotAllowed, "method_not_allowed", "This endpoint does not accept "+r.Method+".")
-		default:
-			// A redirect to the cleaned path, for example.
-			for k, v := range probe.header {
-				w.Header()[k] = v
-			}
-			w.WriteHeader(probe.status)
-		}
-	})
-}
-
-// headerProbe captures status and headers and drops the body.
-type headerProbe struct {
-	header http.Header
-	status int
-}
-
-func (p *headerProbe) Header() http.Header { return p.header }
-func (p *headerProbe) Write(b []byte) (int, error) {
-	if p.status == 0 {
-		p.status = http.StatusOK
-	}
-	return len(b), nil
-}
-func (p *headerProbe) WriteHeader(code int) {
-	if p.status == 0 {
-		p.status = code
-	}
-}
+// jsonMuxErrors gives the mux's own 404 and 405 answers the contract's
+// JSON error body. It is bearer.MuxErrors, the one the books server uses
+// too, so the two services cannot answer an unknown path differently.
+func jsonMuxErrors(mux *http.ServeMux) http.Handler { return bearer.MuxErrors(mux) }
