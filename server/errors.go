@@ -96,8 +96,16 @@ func handle(logger *slog.Logger, fn handlerFunc) http.Handler {
 
 // writeError answers with err mapped through errorFor. Server errors are
 // logged with their cause; client errors are not worth a log line beyond
-// the access log.
+// the access log. A request whose client went away mid-way fails because
+// its context ended (drivers word that differently: context.Canceled,
+// "interrupted"): that is the client's doing, not the server's, so it is
+// not logged as an error (a load tool's shutdown would otherwise write one
+// ERROR line per open connection).
 func writeError(w http.ResponseWriter, r *http.Request, logger *slog.Logger, err error) {
+	if r.Context().Err() != nil {
+		logger.DebugContext(r.Context(), "client went away", "method", r.Method, "path", r.URL.Path)
+		return
+	}
 	e := errorFor(err)
 	if e.Status >= 500 {
 		logger.ErrorContext(r.Context(), "request failed", "method", r.Method, "path", r.URL.Path, "err", e.Cause)

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -81,5 +82,30 @@ func TestHandleLogsOnlyServerErrors(t *testing.T) {
 	rec = serve(&latchkey.RateLimitedError{RetryAfter: 1500 * time.Millisecond})
 	if got := rec.Header().Get("Retry-After"); got != "2" {
 		t.Errorf("Retry-After = %q; want 2 (rounded up)", got)
+	}
+}
+
+// TestClientGoneIsNotAServerError: a request whose client disconnected
+// fails with the context's error; nothing is logged at ERROR for it.
+func TestClientGoneIsNotAServerError(t *testing.T) {
+	var log strings.Builder
+	logger := slog.New(slog.NewTextHandler(&log, nil))
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel()
+	req := httptest.NewRequest("POST", "/login", nil).WithContext(ctx)
+	handle(logger, func(http.ResponseWriter, *http.Request) error {
+		return fmt.Errorf("login: %w", ctx.Err())
+	}).ServeHTTP(httptest.NewRecorder(), req)
+	if log.Len() != 0 {
+		t.Errorf("log = %q; want nothing at INFO or above", log.String())
+	}
+
+	// The same error while the client is still there is the server's.
+	log.Reset()
+	handle(logger, func(http.ResponseWriter, *http.Request) error {
+		return fmt.Errorf("login: %w", context.Canceled)
+	}).ServeHTTP(httptest.NewRecorder(), httptest.NewRequest("POST", "/login", nil))
+	if !strings.Contains(log.String(), "level=ERROR") {
+		t.Errorf("log = %q; want an ERROR line", log.String())
 	}
 }

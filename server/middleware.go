@@ -4,6 +4,7 @@ import (
 	"crypto/rand"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"time"
 
 	"github.com/latchkey-dev/latchkey/bearer"
@@ -34,17 +35,27 @@ func (s *statusRecorder) Write(b []byte) (int, error) {
 
 func (s *statusRecorder) Unwrap() http.ResponseWriter { return s.ResponseWriter }
 
-// AccessLog logs one line per request: method, path, status, duration and
-// a request id, which it also returns in X-Request-Id. It never logs the
-// query string, headers or bodies, where tokens and passwords travel. A
-// panic in h becomes a 500 with the contract's body instead of a dropped
-// connection. cmd/latchkey wraps the books server with it too.
-func AccessLog(logger *slog.Logger, h http.Handler) http.Handler {
+// AccessLog logs one line per request: method, path, status, duration,
+// the client address (see Config.TrustedProxies) and a request id, which it
+// also returns in X-Request-Id. It never logs the query string, headers or
+// bodies, where tokens and passwords travel. A panic in h becomes a 500
+// with the contract's body instead of a dropped connection. cmd/latchkey
+// wraps the books server with it too.
+//
+// It also caps the request body at MaxBodyBytes, here rather than only in
+// decode, because net/http answers an oversized body gracefully (the 413
+// with Connection: close, then a short drain before closing, so a proxy in
+// front reads the answer instead of a reset) only when MaxBytesReader is
+// given the connection's own ResponseWriter, which the log's recorder hides.
+func AccessLog(logger *slog.Logger, trusted []netip.Prefix, h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		id := requestID(r.Header.Get("X-Request-Id"))
 		w.Header().Set("X-Request-Id", id)
 		w.Header().Set("X-Content-Type-Options", "nosniff")
+		r.Body = http.MaxBytesReader(w, r.Body, MaxBodyBytes)
+		addr := clientAddr(r, trusted)
+		r = r.WithContext(withClientAddr(r.Context(), addr))
 		rec := &statusRecorder{ResponseWriter: w}
 		defer func() {
 			if p := recover(); p != nil {
@@ -62,6 +73,7 @@ func AccessLog(logger *slog.Logger, h http.Handler) http.Handler {
 				"status", rec.status,
 				"duration", time.Since(start),
 				"bytes", rec.bytes,
+				"ip", addr,
 				"request_id", id)
 		}()
 		h.ServeHTTP(rec, r)

@@ -8,7 +8,7 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
-	"strings"
+	"net/netip"
 
 	"github.com/latchkey-dev/latchkey"
 	"github.com/latchkey-dev/latchkey/token"
@@ -21,6 +21,9 @@ type Config struct {
 	Service *latchkey.Service
 	Keys    *latchkey.Keys
 	Logger  *slog.Logger
+	// TrustedProxies are the proxies whose X-Forwarded-For is believed
+	// (LATCHKEY_TRUSTED_PROXIES); empty, the client is the TCP peer.
+	TrustedProxies []netip.Prefix
 }
 
 // New returns the auth server's http.Handler, with every route of the
@@ -42,23 +45,7 @@ func New(cfg Config) (http.Handler, error) {
 	for _, rt := range routes(cfg, verifier) {
 		mux.Handle(rt.pattern, rt.handler)
 	}
-	return AccessLog(cfg.Logger, jsonMuxErrors(mux)), nil
-}
-
-// clientOf describes the caller for rate limiting and session lists. The
-// address is the TCP peer: headers such as X-Forwarded-For are set by the
-// client unless a trusted proxy rewrites them, and trusting them by default
-// would let anyone pick a fresh address per login attempt.
-func clientOf(r *http.Request) latchkey.Client {
-	return latchkey.Client{IP: remoteIP(r), UserAgent: r.UserAgent()}
-}
-
-func remoteIP(r *http.Request) string {
-	host := r.RemoteAddr
-	if i := strings.LastIndexByte(host, ':'); i >= 0 {
-		host = host[:i]
-	}
-	return strings.Trim(host, "[]")
+	return AccessLog(cfg.Logger, cfg.TrustedProxies, jsonMuxErrors(mux)), nil
 }
 
 // ready is what /readyz asks.

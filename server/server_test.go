@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"slices"
 	"strconv"
 	"strings"
@@ -28,8 +29,9 @@ type testServer struct {
 }
 
 type serverOpts struct {
-	secret []byte
-	mod    func(*latchkey.Config)
+	secret  []byte
+	mod     func(*latchkey.Config)
+	trusted []netip.Prefix
 }
 
 // newTestServer is the package's one fixture: the auth server on
@@ -42,7 +44,7 @@ func newTestServer(tb testing.TB, o serverOpts) *testServer {
 			o.mod(c)
 		}
 	}})
-	h, err := New(Config{Service: e.Service, Keys: e.Keys})
+	h, err := New(Config{Service: e.Service, Keys: e.Keys, TrustedProxies: o.trusted})
 	if err != nil {
 		tb.Fatal(err)
 	}

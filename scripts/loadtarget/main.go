@@ -131,10 +131,10 @@ func run() error {
 		name, addr string
 		h          http.Handler
 	}{
-		{"auth", *authAddr, server.AccessLog(logger, prod)},
-		{"uncached", *uncachedAddr, server.AccessLog(logger, uncached)},
-		{"nocheck", *nocheckAddr, server.AccessLog(logger, nocheck)},
-		{"noauth", *noauthAddr, server.AccessLog(logger, mux)},
+		{"auth", *authAddr, server.AccessLog(logger, nil, prod)},
+		{"uncached", *uncachedAddr, server.AccessLog(logger, nil, uncached)},
+		{"nocheck", *nocheckAddr, server.AccessLog(logger, nil, nocheck)},
+		{"noauth", *noauthAddr, server.AccessLog(logger, nil, mux)},
 	}
 	errc := make(chan error, len(handlers))
 	var servers []*http.Server
