@@ -4,6 +4,7 @@ import (
 	"crypto"
 	"encoding/json"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -13,30 +14,17 @@ import (
 // fixedNow is the clock of every test that does not move it.
 var fixedNow = time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)
 
-const (
-	testIssuer   = "https://auth.test"
-	testAudience = "latchkey"
-)
+// clock is a settable clock for Config.Now, safe for concurrent use.
+type clock struct{ ns atomic.Int64 }
 
-// clock is a settable clock safe for concurrent use.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
+func newClock(t time.Time) *clock {
+	c := &clock{}
+	c.ns.Store(t.UnixNano())
+	return c
 }
 
-func newClock(t time.Time) *clock { return &clock{t: t} }
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
+func (c *clock) Now() time.Time          { return time.Unix(0, c.ns.Load()).UTC() }
+func (c *clock) Advance(d time.Duration) { c.ns.Add(int64(d)) }
 
 // One key per algorithm per test binary, so that the signer of a test and
 // the JWK it publishes for the same algorithm are the same key, and RSA
@@ -88,33 +76,4 @@ func jwksOf(tb testing.TB, keys ...token.JWK) string {
 		tb.Fatal(err)
 	}
 	return string(b)
-}
-
-func validClaims() *token.Claims {
-	return &token.Claims{
-		Issuer:    testIssuer,
-		Subject:   "user-1",
-		Audience:  []string{testAudience},
-		ExpiresAt: fixedNow.Add(15 * time.Minute),
-		IssuedAt:  fixedNow,
-		NotBefore: fixedNow,
-		ID:        "jti-1",
-		SessionID: "sid-1",
-		Username:  "anna",
-		Role:      "member",
-	}
-}
-
-func newTestVerifier(keys token.KeySource) *token.Verifier {
-	return token.NewVerifier(keys, token.WithIssuer(testIssuer), token.WithAudience(testAudience),
-		token.WithNow(func() time.Time { return fixedNow }))
-}
-
-func mustSign(tb testing.TB, s *token.Signer, c *token.Claims) string {
-	tb.Helper()
-	raw, err := s.Sign(c)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	return raw
 }

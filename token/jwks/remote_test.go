@@ -327,8 +327,15 @@ func TestVerifyWithRemote(t *testing.T) {
 	s := newTestSigner(t, token.ES256)
 	srv := newJWKSServer(t, jwksOf(t, mustJWK(t, token.ES256)))
 	r := newTestRemote(t, srv.URL, newClock(fixedNow))
-	v := newTestVerifier(r)
-	raw := mustSign(t, s, validClaims())
+	v := token.NewVerifier(r, token.WithIssuer("https://auth.test"), token.WithAudience("latchkey"),
+		token.WithNow(func() time.Time { return fixedNow }))
+	raw, err := s.Sign(&token.Claims{
+		Issuer: "https://auth.test", Subject: "user-1", Audience: []string{"latchkey"},
+		ExpiresAt: fixedNow.Add(15 * time.Minute), IssuedAt: fixedNow,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
 	for range 3 {
 		if _, err := v.Verify(context.Background(), raw); err != nil {
 			t.Fatal(err)
