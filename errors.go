@@ -85,11 +85,15 @@ func invalid(field, format string, args ...any) error {
 }
 
 // RateLimitedError is returned by Login when too many attempts were made
-// for the username or from the client address.
+// for the username or from the client address, and by Register when too
+// many accounts were made from the client address.
 type RateLimitedError struct {
 	RetryAfter time.Duration
+	// Attempts says what was limited, for a person: "login attempts",
+	// "registrations from this address".
+	Attempts string
 }
 
 func (e *RateLimitedError) Error() string {
-	return fmt.Sprintf("too many login attempts, retry after %s", e.RetryAfter.Round(time.Second))
+	return fmt.Sprintf("too many %s, retry after %s", e.Attempts, e.RetryAfter.Round(time.Second))
 }

@@ -112,7 +112,7 @@ func (s *Service) throttle(ctx context.Context, ipKey, userKey string) error {
 		wait = w
 	}
 	if wait > 0 {
-		return &RateLimitedError{RetryAfter: wait}
+		return &RateLimitedError{RetryAfter: wait, Attempts: "login attempts"}
 	}
 	return nil
 }

@@ -23,7 +23,7 @@ const (
 // except ReuseGrace, where zero means no grace.
 type Config struct {
 	Store   Store
-	Limiter Limiter       // defaults to a MemoryLimiter
+	Limiter Limiter       // defaults to a MemoryLimiter on Now
 	Signer  *token.Signer // signs access tokens; required
 	Logger  *slog.Logger  // defaults to discarding
 
@@ -41,6 +41,8 @@ type Config struct {
 	Argon2           Argon2Params // defaults to DefaultArgon2
 	LoginRatePerUser Rate         // defaults to DefaultLoginRatePerUser
 	LoginRatePerIP   Rate         // defaults to DefaultLoginRatePerIP
+	// RegisterRatePerIP defaults to DefaultRegisterRatePerIP.
+	RegisterRatePerIP Rate
 
 	// PasswordConcurrency bounds the argon2id hashes computed at once
 	// (default GOMAXPROCS), and PasswordQueue the requests waiting for one
@@ -78,9 +80,6 @@ func NewService(cfg Config) (*Service, error) {
 	case cfg.PasswordConcurrency < 0, cfg.PasswordQueue < 0:
 		return nil, errors.New("latchkey: negative password concurrency or queue in Config")
 	}
-	if cfg.Limiter == nil {
-		cfg.Limiter = NewMemoryLimiter()
-	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -102,6 +101,9 @@ func NewService(cfg Config) (*Service, error) {
 	if cfg.LoginRatePerIP == (Rate{}) {
 		cfg.LoginRatePerIP = DefaultLoginRatePerIP
 	}
+	if cfg.RegisterRatePerIP == (Rate{}) {
+		cfg.RegisterRatePerIP = DefaultRegisterRatePerIP
+	}
 	if cfg.PasswordConcurrency == 0 {
 		cfg.PasswordConcurrency = runtime.GOMAXPROCS(0)
 	}
@@ -110,6 +112,13 @@ func NewService(cfg Config) (*Service, error) {
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
+	}
+	if cfg.Limiter == nil {
+		// On the Service's clock, so that a test moving the clock moves
+		// the throttle's refill too.
+		lim := NewMemoryLimiter()
+		lim.Now = cfg.Now
+		cfg.Limiter = lim
 	}
 	return &Service{
 		cfg:       cfg,

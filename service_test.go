@@ -369,14 +369,14 @@ func TestLogout(t *testing.T) {
 func TestRegister(t *testing.T) {
 	e := newTestService(t, nil)
 	ctx := context.Background()
-	u, err := e.Service.Register(ctx, "Anna.B-1@x_y", "pässwörd-ünïcode")
+	u, err := e.Service.Register(ctx, "Anna.B-1@x_y", "pässwörd-ünïcode", latchkey.Client{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if u.Role != latchkey.RoleMember || u.CreatedAt.Location() != time.UTC {
 		t.Errorf("user = %+v", u)
 	}
-	if _, err := e.Service.Register(ctx, "anna.b-1@X_Y", "password123"); !errors.Is(err, latchkey.ErrConflict) {
+	if _, err := e.Service.Register(ctx, "anna.b-1@X_Y", "password123", latchkey.Client{}); !errors.Is(err, latchkey.ErrConflict) {
 		t.Errorf("case-insensitive duplicate: %v", err)
 	}
 	var verr *latchkey.ValidationError
@@ -390,13 +390,13 @@ func TestRegister(t *testing.T) {
 		{"long password", "newuser", strings.Repeat("p", 129)},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			if _, err := e.Service.Register(ctx, tc.user, tc.pass); !errors.As(err, &verr) {
+			if _, err := e.Service.Register(ctx, tc.user, tc.pass, latchkey.Client{}); !errors.As(err, &verr) {
 				t.Errorf("err = %v, want ValidationError", err)
 			}
 		})
 	}
 	closed := newTestService(t, func(c *latchkey.Config) { c.RegistrationClosed = true })
-	if _, err := closed.Service.Register(ctx, "someone", "password123"); !errors.Is(err, latchkey.ErrRegistrationClosed) {
+	if _, err := closed.Service.Register(ctx, "someone", "password123", latchkey.Client{}); !errors.Is(err, latchkey.ErrRegistrationClosed) {
 		t.Errorf("closed registration: %v", err)
 	}
 }
@@ -475,7 +475,7 @@ func TestBusyPasswordGate(t *testing.T) {
 			}
 		}
 	}
-	if _, err := e.Service.Register(ctx, "newcomer", "password123new"); !errors.Is(err, latchkey.ErrBusy) {
+	if _, err := e.Service.Register(ctx, "newcomer", "password123new", latchkey.Client{}); !errors.Is(err, latchkey.ErrBusy) {
 		t.Fatalf("Register with the gate full: %v, want ErrBusy", err)
 	}
 	release()
@@ -535,4 +535,47 @@ func TestSweepSessions(t *testing.T) {
 func hashOf(refresh string) []byte {
 	h := sha256.Sum256([]byte(refresh))
 	return h[:]
+}
+
+// TestRegisterThrottledPerAddress: one address gets the allowance and then
+// a *RateLimitedError; invalid input costs nothing, a taken username
+// counts, another address is unaffected, and the allowance comes back
+// with time.
+func TestRegisterThrottledPerAddress(t *testing.T) {
+	e := newTestService(t, func(c *latchkey.Config) {
+		c.RegisterRatePerIP = latchkey.Rate{Burst: 3, Every: time.Minute}
+	})
+	ctx := t.Context()
+	here, there := latchkey.Client{IP: "198.51.100.1"}, latchkey.Client{IP: "198.51.100.2"}
+
+	var verr *latchkey.ValidationError
+	for range 5 {
+		if _, err := e.Service.Register(ctx, "x", "short", here); !errors.As(err, &verr) {
+			t.Fatalf("invalid registration: %v, want a ValidationError", err)
+		}
+	}
+	if _, err := e.Service.Register(ctx, "user1", "password123", here); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.Service.Register(ctx, "USER1", "password123", here); !errors.Is(err, latchkey.ErrUsernameTaken) {
+		t.Fatalf("taken: %v", err)
+	}
+	if _, err := e.Service.Register(ctx, "user2", "password123", here); err != nil {
+		t.Fatal(err)
+	}
+	_, err := e.Service.Register(ctx, "user3", "password123", here)
+	var rl *latchkey.RateLimitedError
+	if !errors.As(err, &rl) || rl.RetryAfter <= 0 || rl.RetryAfter > time.Minute {
+		t.Fatalf("4th registration from one address: %v, want RateLimitedError within a minute", err)
+	}
+	if _, err := e.Store.UserByUsername(ctx, "user3"); !errors.Is(err, latchkey.ErrNotFound) {
+		t.Errorf("a limited registration created the user: %v", err)
+	}
+	if _, err := e.Service.Register(ctx, "user4", "password123", there); err != nil {
+		t.Errorf("another address: %v", err)
+	}
+	e.Clock.Advance(rl.RetryAfter)
+	if _, err := e.Service.Register(ctx, "user3", "password123", here); err != nil {
+		t.Errorf("after the wait: %v", err)
+	}
 }

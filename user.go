@@ -73,26 +73,64 @@ func ValidatePassword(password string) error {
 	return nil
 }
 
-// Register creates a member account.
-func (s *Service) Register(ctx context.Context, username, password string) (*User, error) {
+// DefaultRegisterRatePerIP bounds self-registration per client address:
+// ten accounts, then one every six minutes, so one address cannot
+// mass-create accounts while a classroom behind one NAT address can still
+// sign up together.
+var DefaultRegisterRatePerIP = Rate{Burst: 10, Every: 6 * time.Minute}
+
+// Register creates a member account for a client signing themselves up.
+// Input that breaks the policy is refused before it costs an attempt;
+// every other attempt from the client's address counts (a taken username
+// too, so registration cannot be used to probe names quickly), and past
+// the allowance Register returns a *RateLimitedError.
+func (s *Service) Register(ctx context.Context, username, password string, c Client) (*User, error) {
 	if s.cfg.RegistrationClosed {
 		return nil, ErrRegistrationClosed
 	}
-	return s.CreateUser(ctx, username, password, RoleMember)
+	if err := validateAccount(username, password, RoleMember); err != nil {
+		return nil, err
+	}
+	key := ""
+	if c.IP != "" {
+		key = "register:ip:" + c.IP
+		wait, err := s.cfg.Limiter.Take(ctx, key, s.cfg.RegisterRatePerIP)
+		if err != nil {
+			return nil, fmt.Errorf("register limiter: %w", err)
+		}
+		if wait > 0 {
+			return nil, &RateLimitedError{RetryAfter: wait, Attempts: "registrations from this address"}
+		}
+	}
+	u, err := s.CreateUser(ctx, username, password, RoleMember)
+	if key != "" && (errors.Is(err, ErrBusy) || ctx.Err() != nil) {
+		// Turned away before anything was tried: the attempt is given back.
+		if rerr := s.cfg.Limiter.Refund(ctx, key, s.cfg.RegisterRatePerIP); rerr != nil {
+			s.cfg.Logger.WarnContext(ctx, "refund register limiter", "err", rerr)
+		}
+	}
+	return u, err
+}
+
+func validateAccount(username, password string, role Role) error {
+	if err := ValidateUsername(username); err != nil {
+		return err
+	}
+	if err := ValidatePassword(password); err != nil {
+		return err
+	}
+	if !role.Valid() {
+		return invalid("role", "must be %q or %q", RoleAdmin, RoleMember)
+	}
+	return nil
 }
 
 // CreateUser creates an account with the given role. It returns a
 // *ValidationError for input that breaks the policy and ErrUsernameTaken if
 // the username is taken regardless of case.
 func (s *Service) CreateUser(ctx context.Context, username, password string, role Role) (*User, error) {
-	if err := ValidateUsername(username); err != nil {
+	if err := validateAccount(username, password, role); err != nil {
 		return nil, err
-	}
-	if err := ValidatePassword(password); err != nil {
-		return nil, err
-	}
-	if !role.Valid() {
-		return nil, invalid("role", "must be %q or %q", RoleAdmin, RoleMember)
 	}
 	var hash string
 	if err := s.gate.do(ctx, func() { hash = HashPassword(password, s.cfg.Argon2) }); err != nil {

@@ -66,7 +66,7 @@ func handleRegister(svc *latchkey.Service) handlerFunc {
 		if err != nil {
 			return err
 		}
-		u, err := svc.Register(r.Context(), in.Username, in.Password)
+		u, err := svc.Register(r.Context(), in.Username, in.Password, clientOf(r))
 		if err != nil {
 			return err
 		}

@@ -50,7 +50,7 @@ func errorFor(err error) *Error {
 		return &Error{Status: http.StatusBadRequest, Code: "invalid_request", Description: verr.Error(), Cause: err}
 	case errors.As(err, &rlErr):
 		return &Error{Status: http.StatusTooManyRequests, Code: "rate_limited",
-			Description: "Too many login attempts. Try again later.", RetryAfter: rlErr.RetryAfter, Cause: err}
+			Description: "Too many " + rlErr.Attempts + ". Try again later.", RetryAfter: rlErr.RetryAfter, Cause: err}
 	case errors.Is(err, latchkey.ErrBusy):
 		return &Error{Status: http.StatusTooManyRequests, Code: "rate_limited",
 			Description: "The server is busy checking passwords. Try again shortly.", RetryAfter: time.Second, Cause: err}

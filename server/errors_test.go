@@ -28,7 +28,8 @@ func TestErrorTable(t *testing.T) {
 		desc   string
 	}{
 		{"validation", &latchkey.ValidationError{Field: "username", Message: "too short"}, 400, "invalid_request", "username: too short"},
-		{"rate limited", &latchkey.RateLimitedError{RetryAfter: 3 * time.Second}, 429, "rate_limited", "Too many login attempts. Try again later."},
+		{"login limited", &latchkey.RateLimitedError{RetryAfter: 3 * time.Second, Attempts: "login attempts"}, 429, "rate_limited", "Too many login attempts. Try again later."},
+		{"register limited", &latchkey.RateLimitedError{RetryAfter: 3 * time.Second, Attempts: "registrations from this address"}, 429, "rate_limited", "Too many registrations from this address. Try again later."},
 		{"busy", latchkey.ErrBusy, 429, "rate_limited", "The server is busy checking passwords. Try again shortly."},
 		{"credentials", latchkey.ErrInvalidCredentials, 401, "invalid_credentials", "Invalid username or password."},
 		{"grant", latchkey.ErrInvalidGrant, 401, "invalid_grant", "The refresh token is invalid, expired or revoked."},

@@ -207,6 +207,27 @@ func TestLoginRateLimited(t *testing.T) {
 	}
 }
 
+// TestRegisterRateLimited: one address cannot mass-create accounts; the
+// limited answer is the contract's 429 with Retry-After and creates nothing.
+func TestRegisterRateLimited(t *testing.T) {
+	s := newTestServer(t, serverOpts{mod: func(c *latchkey.Config) {
+		c.RegisterRatePerIP = latchkey.Rate{Burst: 2, Every: time.Hour}
+	}})
+	for _, name := range []string{"user1", "user2"} {
+		if r := s.do(t, "POST", "/register", map[string]string{"username": name, "password": "password123"}); r.status != 201 {
+			t.Fatalf("register %s: %d %s", name, r.status, r.body)
+		}
+	}
+	r := s.do(t, "POST", "/register", map[string]string{"username": "user3", "password": "password123"})
+	wantError(t, r, 429, "rate_limited")
+	if secs, err := strconv.Atoi(r.header.Get("Retry-After")); err != nil || secs < 1 || secs > 3600 {
+		t.Errorf("Retry-After = %q", r.header.Get("Retry-After"))
+	}
+	if _, err := s.store.UserByUsername(t.Context(), "user3"); err == nil {
+		t.Error("a limited registration created the user")
+	}
+}
+
 // TestPasswordBurstBusy sends bursts of logins and of registrations to a
 // server that may hash one password at a time with one more waiting: the
 // rest are turned away at once with 429 and a Retry-After, never a 500 and
