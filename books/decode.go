@@ -6,23 +6,28 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"mime"
 	"net/http"
 	"reflect"
 	"slices"
+	"strconv"
 	"strings"
+	"unicode/utf8"
 )
 
 // maxBodyBytes is the largest request body the service reads (1 MiB).
 const maxBodyBytes = 1 << 20
 
 // decode reads the request body into v, a pointer to a struct, holding it
-// to the contract's rules. Every failure is an *apiError with a 4xx
+// to the contract's common rules. Every failure is an *apiError with a 4xx
 // status, so no input can reach a 500:
 //
 //   - a Content-Type other than application/json → 415 (parameters are
 //     allowed; a charset other than UTF-8 is not); no Content-Type is JSON;
 //   - more than 1 MiB → 413;
+//   - bytes that are not UTF-8 → 400: encoding/json would turn them into
+//     U+FFFD, so two different passwords could read the same;
 //   - anything but exactly one JSON object → 400 (trailing text included);
 //   - a field v does not have → 400 (names match exactly, not ignoring case
 //     as encoding/json does);
@@ -30,6 +35,10 @@ const maxBodyBytes = 1 << 20
 //
 // Fields that are absent are left alone; v's fields are pointers when the
 // caller needs to tell absent from zero.
+//
+// server/decode.go is this function's twin, kept apart so that books can be
+// copied out of the module; internal/decodetest runs one table of bodies
+// against both, descriptions included, so change them together.
 func decode(w http.ResponseWriter, r *http.Request, v any) error {
 	if err := checkContentType(r.Header.Get("Content-Type")); err != nil {
 		return err
@@ -45,12 +54,16 @@ func decode(w http.ResponseWriter, r *http.Request, v any) error {
 	return decodeBytes(body, v)
 }
 
+// checkContentType accepts application/json with any parameters but a
+// charset other than UTF-8, and no Content-Type at all.
 func checkContentType(ct string) error {
 	if ct == "" {
 		return nil
 	}
 	mt, params, err := mime.ParseMediaType(ct)
 	if err == nil && mt == "application/json" {
+		// JSON is UTF-8 (RFC 8259): a body declared in another charset
+		// would be read as something its sender did not mean.
 		if cs, ok := params["charset"]; !ok || strings.EqualFold(cs, "utf-8") {
 			return nil
 		}
@@ -64,8 +77,12 @@ func decodeBytes(body []byte, v any) error {
 	if len(bytes.TrimSpace(body)) == 0 {
 		return badRequest("The request body is empty; a JSON object is required.")
 	}
+	if !utf8.Valid(body) {
+		return badRequest("The request body is not valid UTF-8.")
+	}
 	if !json.Valid(body) {
-		// json.Valid also fails on text after the first value.
+		// json.Valid also fails on text after the first value, so the
+		// decoding below sees exactly one.
 		return badRequest("The request body is not valid JSON, or has text after the JSON value.")
 	}
 	// A first pass into raw fields catches what encoding/json would
@@ -76,11 +93,13 @@ func decodeBytes(body []byte, v any) error {
 		return badRequest("The request body must be a JSON object.")
 	}
 	known := jsonFields(reflect.TypeOf(v).Elem())
-	for name, val := range raw {
+	// In name order, so that a body with several faults always gets the
+	// same answer.
+	for _, name := range slices.Sorted(maps.Keys(raw)) {
 		if _, ok := known[name]; !ok {
 			return badRequest(fmt.Sprintf("Unknown field %q; allowed fields are %s.", name, fieldList(known)))
 		}
-		if string(val) == "null" {
+		if string(raw[name]) == "null" {
 			return badRequest(fmt.Sprintf("Field %q must not be null.", name))
 		}
 	}
@@ -88,13 +107,14 @@ func decodeBytes(body []byte, v any) error {
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
-		if te, ok := errors.AsType[*json.UnmarshalTypeError](err); ok && te.Field != "" {
-			return badRequest(fmt.Sprintf("Field %q must be %s.", te.Field, known[te.Field]))
+		if te, ok := errors.AsType[*json.UnmarshalTypeError](err); ok {
+			if kind, ok := known[te.Field]; ok {
+				return badRequest(fmt.Sprintf("Field %q must be %s.", te.Field, kind))
+			}
 		}
+		// The checks above leave no known way here; a field type this
+		// decoder does not describe would.
 		return badRequest("The request body does not have the expected shape.")
-	}
-	if dec.More() {
-		return badRequest("The request body has text after the JSON object.")
 	}
 	return nil
 }
@@ -118,23 +138,29 @@ func jsonFields(t reflect.Type) map[string]string {
 		switch ft.Kind() {
 		case reflect.String:
 			fields[name] = "a string"
-		case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
+		case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+			reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
 			fields[name] = "an integer"
+		case reflect.Float32, reflect.Float64:
+			fields[name] = "a number"
 		case reflect.Bool:
 			fields[name] = "true or false"
+		case reflect.Slice, reflect.Array:
+			fields[name] = "a list"
 		default:
-			fields[name] = "a " + ft.Kind().String()
+			fields[name] = "an object"
 		}
 	}
 	return fields
 }
 
+// fieldList names the fields for a description, in the same order on
+// every request.
 func fieldList(fields map[string]string) string {
 	names := make([]string, 0, len(fields))
-	for n := range fields {
-		names = append(names, fmt.Sprintf("%q", n))
+	for _, n := range slices.Sorted(maps.Keys(fields)) {
+		names = append(names, strconv.Quote(n))
 	}
-	slices.Sort(names) // the same description on every request
 	return strings.Join(names, ", ")
 }
 

@@ -96,6 +96,9 @@ func TestBooksContract(t *testing.T) {
 		{name: "create with charset parameter", req: request{method: "POST", path: "/books", token: "admin", body: validBook, contentType: "application/json; charset=utf-8"}, status: 201},
 		{name: "create without Content-Type", req: request{method: "POST", path: "/books", token: "admin", body: validBook, contentType: "-"}, status: 201},
 
+		// Bodies that break the common rules (JSON syntax, shape, size,
+		// Content-Type) are the shared table's, which
+		// TestHostileBodiesOverHTTP sends to every endpoint with a body.
 		{name: "title missing", req: request{method: "POST", path: "/books", token: "admin", body: bookWith(map[string]any{"title": nil})}, status: 400, code: "invalid_request"},
 		{name: "title blank", req: request{method: "POST", path: "/books", token: "admin", body: bookWith(map[string]any{"title": "   "})}, status: 400, code: "invalid_request"},
 		{name: "title 201 characters", req: request{method: "POST", path: "/books", token: "admin", body: bookWith(map[string]any{"title": long})}, status: 400, code: "invalid_request"},
@@ -118,21 +121,7 @@ func TestBooksContract(t *testing.T) {
 		{name: "year a string", req: request{method: "POST", path: "/books", token: "admin", body: bookWith(map[string]any{"year": "1958"})}, status: 400, code: "invalid_request"},
 		{name: "year a fraction", req: request{method: "POST", path: "/books", token: "admin", body: bookWith(map[string]any{"year": raw("1958.5")})}, status: 400, code: "invalid_request"},
 		{name: "year null", req: request{method: "POST", path: "/books", token: "admin", body: bookWith(map[string]any{"year": raw("null")})}, status: 400, code: "invalid_request"},
-		{name: "unknown field", req: request{method: "POST", path: "/books", token: "admin", body: bookWith(map[string]any{"isbn": "x"})}, status: 400, code: "invalid_request"},
 		{name: "id in body", req: request{method: "POST", path: "/books", token: "admin", body: bookWith(map[string]any{"id": 5})}, status: 400, code: "invalid_request"},
-		{name: "field name in other case", req: request{method: "POST", path: "/books", token: "admin", body: bookWith(map[string]any{"title": nil, "Title": "T"})}, status: 400, code: "invalid_request"},
-		{name: "malformed JSON", req: request{method: "POST", path: "/books", token: "admin", body: `{"title":"T",`}, status: 400, code: "invalid_request"},
-		{name: "trailing text", req: request{method: "POST", path: "/books", token: "admin", body: validBook + ` x`}, status: 400, code: "invalid_request"},
-		{name: "two JSON values", req: request{method: "POST", path: "/books", token: "admin", body: validBook + validBook}, status: 400, code: "invalid_request"},
-		{name: "body null", req: request{method: "POST", path: "/books", token: "admin", body: `null`}, status: 400, code: "invalid_request"},
-		{name: "body an array", req: request{method: "POST", path: "/books", token: "admin", body: `[` + validBook + `]`}, status: 400, code: "invalid_request"},
-		{name: "body empty", req: request{method: "POST", path: "/books", token: "admin"}, status: 400, code: "invalid_request"},
-		{name: "body over 1 MiB", req: request{method: "POST", path: "/books", token: "admin", body: `{"title":"` + strings.Repeat("a", 1<<20) + `"}`}, status: 413, code: "payload_too_large"},
-		{name: "body over 1 MiB of trailing space", req: request{method: "POST", path: "/books", token: "admin", body: validBook + strings.Repeat(" ", 1<<20)}, status: 413, code: "payload_too_large"},
-		{name: "text/plain body", req: request{method: "POST", path: "/books", token: "admin", body: validBook, contentType: "text/plain"}, status: 415, code: "unsupported_media_type"},
-		{name: "form body", req: request{method: "POST", path: "/books", token: "admin", body: "title=T", contentType: "application/x-www-form-urlencoded"}, status: 415, code: "unsupported_media_type"},
-		{name: "non-UTF-8 charset", req: request{method: "POST", path: "/books", token: "admin", body: validBook, contentType: "application/json; charset=latin1"}, status: 415, code: "unsupported_media_type"},
-		{name: "unparsable Content-Type", req: request{method: "POST", path: "/books", token: "admin", body: validBook, contentType: "application/json; ="}, status: 415, code: "unsupported_media_type"},
 
 		// PUT /books/{id}
 		{name: "replace as admin", req: request{method: "PUT", path: "/books/1", token: "admin", body: validBook}, status: 200},
@@ -142,7 +131,6 @@ func TestBooksContract(t *testing.T) {
 		{name: "replace at non-numeric id", req: request{method: "PUT", path: "/books/abc", token: "admin", body: validBook}, status: 404, code: "not_found"},
 		{name: "replace with invalid book", req: request{method: "PUT", path: "/books/1", token: "admin", body: bookWith(map[string]any{"pages": 0})}, status: 400, code: "invalid_request"},
 		{name: "replace with partial book", req: request{method: "PUT", path: "/books/1", token: "admin", body: `{"title":"Only"}`}, status: 400, code: "invalid_request"},
-		{name: "replace with text/plain", req: request{method: "PUT", path: "/books/1", token: "admin", body: validBook, contentType: "text/plain"}, status: 415, code: "unsupported_media_type"},
 
 		// DELETE /books/{id}
 		{name: "delete as admin", req: request{method: "DELETE", path: "/books/2", token: "admin"}, status: 204},
@@ -398,9 +386,6 @@ func TestArticlesFailures(t *testing.T) {
 		{name: "body 100001 characters", req: request{method: "POST", path: "/articles", token: "member", body: `{"title":"t","body":"` + strings.Repeat("ß", 100001) + `"}`}, status: 400, code: "invalid_request"},
 		{name: "body null", req: request{method: "POST", path: "/articles", token: "member", body: `{"title":"t","body":null}`}, status: 400, code: "invalid_request"},
 		{name: "unknown author field", req: request{method: "POST", path: "/articles", token: "member", body: `{"title":"t","body":"b","author":"john"}`}, status: 400, code: "invalid_request"},
-		{name: "trailing text", req: request{method: "POST", path: "/articles", token: "member", body: `{"title":"t","body":"b"}}`}, status: 400, code: "invalid_request"},
-		{name: "text/plain", req: request{method: "POST", path: "/articles", token: "member", body: `{"title":"t","body":"b"}`, contentType: "text/plain"}, status: 415, code: "unsupported_media_type"},
-		{name: "over 1 MiB", req: request{method: "POST", path: "/articles", token: "member", body: `{"title":"t","body":"` + strings.Repeat("b", 1<<20) + `"}`}, status: 413, code: "payload_too_large"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
