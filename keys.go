@@ -23,9 +23,9 @@ type Keys struct {
 // one on first start. Keys of other algorithms stay published, so tokens
 // signed before a change of LATCHKEY_SIGNING_ALG verify until they expire.
 //
-// If two replicas start at once on an empty database, both store a key;
-// both are published, and each signs with its own until the next restart,
-// which is harmless.
+// Replicas starting at once on an empty database each propose a key, and
+// Store.InitSigningKey keeps exactly one, so they all sign with it and
+// publish the same JWKS.
 func LoadKeys(ctx context.Context, st Store, alg string, now time.Time) (*Keys, error) {
 	stored, err := st.SigningKeys(ctx)
 	if err != nil {
@@ -51,11 +51,14 @@ func LoadKeys(ctx context.Context, st Store, alg string, now time.Time) (*Keys, 
 		if err != nil {
 			return nil, fmt.Errorf("encode %s key: %w", alg, err)
 		}
-		signing = &SigningKey{ID: kid, Alg: alg, Private: der, CreatedAt: now.UTC().Truncate(time.Microsecond)}
-		if err := st.CreateSigningKey(ctx, signing); err != nil {
+		proposed := &SigningKey{ID: kid, Alg: alg, Private: der, CreatedAt: now.UTC().Truncate(time.Microsecond)}
+		if signing, err = st.InitSigningKey(ctx, proposed); err != nil {
 			return nil, fmt.Errorf("store signing key: %w", err)
 		}
-		stored = append([]*SigningKey{signing}, stored...)
+		// Another replica's key may have won; read the set it is now part of.
+		if stored, err = st.SigningKeys(ctx); err != nil {
+			return nil, fmt.Errorf("load signing keys: %w", err)
+		}
 	}
 
 	keys := &Keys{}
@@ -64,7 +67,7 @@ func LoadKeys(ctx context.Context, st Store, alg string, now time.Time) (*Keys, 
 		if err != nil {
 			return nil, err
 		}
-		if k == signing {
+		if k.ID == signing.ID {
 			if keys.Signer, err = token.NewSigner(k.Alg, k.ID, priv); err != nil {
 				return nil, fmt.Errorf("signing key %s: %w", k.ID, err)
 			}

@@ -89,6 +89,14 @@ type Store interface {
 	// with the same ID exists.
 	CreateSigningKey(ctx context.Context, k *SigningKey) error
 
+	// InitSigningKey stores k unless a key of k.Alg is stored already, and
+	// returns the key of k.Alg that is stored afterwards: k, or the newest
+	// one that was there. Of concurrent callers on an empty database, in
+	// one process or across replicas, exactly one stores its key and all
+	// get that one back, so replicas starting together sign with one key
+	// and publish one JWKS.
+	InitSigningKey(ctx context.Context, k *SigningKey) (*SigningKey, error)
+
 	// SigningKeys returns all stored signing keys, newest first.
 	SigningKeys(ctx context.Context) ([]*SigningKey, error)
 

@@ -21,6 +21,33 @@ func (s *Store) CreateSigningKey(ctx context.Context, k *latchkey.SigningKey) er
 	return nil
 }
 
+// InitSigningKey implements latchkey.Store. The check and the insert run
+// in one IMMEDIATE transaction, which holds the database's write lock, so
+// of several processes on one file only the first inserts.
+func (s *Store) InitSigningKey(ctx context.Context, k *latchkey.SigningKey) (*latchkey.SigningKey, error) {
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return nil, fmt.Errorf("init signing key: %w", err)
+	}
+	defer tx.Rollback()
+	if _, err := tx.ExecContext(ctx,
+		`INSERT INTO signing_keys (id, alg, private, created_at)
+		 SELECT ?, ?, ?, ? WHERE NOT EXISTS (SELECT 1 FROM signing_keys WHERE alg = ?)`,
+		k.ID, k.Alg, k.Private, timeArg(k.CreatedAt), k.Alg); err != nil {
+		return nil, fmt.Errorf("init signing key: %w", err)
+	}
+	var got latchkey.SigningKey
+	if err := tx.QueryRowContext(ctx,
+		`SELECT id, alg, private, created_at FROM signing_keys WHERE alg = ? ORDER BY created_at DESC, id DESC LIMIT 1`,
+		k.Alg).Scan(&got.ID, &got.Alg, &got.Private, timeCol{&got.CreatedAt}); err != nil {
+		return nil, fmt.Errorf("init signing key: %w", err)
+	}
+	if err := tx.Commit(); err != nil {
+		return nil, fmt.Errorf("init signing key: %w", err)
+	}
+	return &got, nil
+}
+
 // SigningKeys implements latchkey.Store. Keys created in the same
 // microsecond come in descending id order, so the order is stable.
 func (s *Store) SigningKeys(ctx context.Context) ([]*latchkey.SigningKey, error) {

@@ -2,7 +2,9 @@ package storetest
 
 import (
 	"errors"
+	"fmt"
 	"slices"
+	"sync"
 	"testing"
 	"time"
 
@@ -176,5 +178,63 @@ func must[T any](v T, err error) func(testing.TB) T {
 			tb.Fatal(err)
 		}
 		return v
+	}
+}
+
+func testInitSigningKey(t *testing.T, s latchkey.Store) {
+	ctx := t.Context()
+	first := &latchkey.SigningKey{ID: "kid-1", Alg: "ES256", Private: []byte("one"), CreatedAt: t0}
+	got, err := s.InitSigningKey(ctx, first)
+	if err != nil || got.ID != "kid-1" {
+		t.Fatalf("InitSigningKey(empty) = %v, %v; want kid-1 stored", got, err)
+	}
+	checkBytes(t, "InitSigningKey Private", got.Private, first.Private)
+	checkTime(t, "InitSigningKey CreatedAt", got.CreatedAt, first.CreatedAt)
+
+	got, err = s.InitSigningKey(ctx, &latchkey.SigningKey{ID: "kid-2", Alg: "ES256", Private: []byte("two"), CreatedAt: t0.Add(time.Second)})
+	if err != nil || got.ID != "kid-1" || string(got.Private) != "one" {
+		t.Fatalf("InitSigningKey(second ES256) = %v, %v; want the stored kid-1", got, err)
+	}
+	got, err = s.InitSigningKey(ctx, &latchkey.SigningKey{ID: "kid-3", Alg: "EdDSA", Private: []byte("three"), CreatedAt: t0})
+	if err != nil || got.ID != "kid-3" {
+		t.Fatalf("InitSigningKey(first EdDSA) = %v, %v; want kid-3 stored", got, err)
+	}
+	keys, err := s.SigningKeys(ctx)
+	if err != nil || len(keys) != 2 {
+		t.Fatalf("SigningKeys = %d, %v; want kid-1 and kid-3 only", len(keys), err)
+	}
+}
+
+// testInitSigningKeyConcurrent is replicas starting together on an empty
+// database: every caller proposes its own key, one is stored, and all get
+// that one back.
+func testInitSigningKeyConcurrent(t *testing.T, s latchkey.Store) {
+	const n = 12
+	ids := make([]string, n)
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			k, err := s.InitSigningKey(t.Context(), &latchkey.SigningKey{
+				ID: fmt.Sprintf("kid-%02d", i), Alg: "RS256", Private: []byte{byte(i)}, CreatedAt: t0,
+			})
+			errs[i] = err
+			if err == nil {
+				ids[i] = k.ID
+			}
+		})
+	}
+	wg.Wait()
+	for i := range n {
+		if errs[i] != nil {
+			t.Fatalf("caller %d: %v", i, errs[i])
+		}
+		if ids[i] != ids[0] {
+			t.Fatalf("callers got different keys: %v", ids)
+		}
+	}
+	keys, err := s.SigningKeys(t.Context())
+	if err != nil || len(keys) != 1 || keys[0].ID != ids[0] {
+		t.Fatalf("SigningKeys = %d keys, %v; want exactly the one every caller got", len(keys), err)
 	}
 }
