@@ -1,0 +1,349 @@
+package postgres
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/latchkey-dev/latchkey"
+)
+
+// newTestDatabase creates a database of its own for a test that changes
+// database-wide settings, and returns its URL. The database is dropped,
+// its connections with it, when the test ends.
+func newTestDatabase(tb testing.TB) (name, url string) {
+	tb.Helper()
+	base := testURL(tb)
+	admin := newAdminConn(tb, base)
+	name = randomName("latchkey_test_")
+	if _, err := admin.Exec(tb.Context(), `CREATE DATABASE `+name); err != nil {
+		tb.Fatalf("create database: %v", err)
+	}
+	tb.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		if _, err := admin.Exec(ctx, `DROP DATABASE `+name+` WITH (FORCE)`); err != nil {
+			tb.Errorf("drop database %s: %v", name, err)
+		}
+	})
+	return name, withParams(tb, base, "dbname", name)
+}
+
+// terminate ends the server sessions that match where (a condition on
+// pg_stat_activity) and returns how many it ended.
+func terminate(tb testing.TB, admin *pgx.Conn, where string, args ...any) int {
+	tb.Helper()
+	var n int
+	err := admin.QueryRow(tb.Context(), `
+		SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
+		WHERE pid <> pg_backend_pid() AND `+where, args...).Scan(&n)
+	if err != nil {
+		tb.Fatalf("terminate: %v", err)
+	}
+	return n
+}
+
+// eventually calls f until it returns nil or the timeout passes, and
+// returns the last error.
+func eventually(timeout time.Duration, f func() error) error {
+	deadline := time.Now().Add(timeout)
+	for {
+		err := f()
+		if err == nil || time.Now().After(deadline) {
+			return err
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// checkNotDomainError fails if err, from a broken connection, poses as an
+// answer: nil, ErrNotFound or ErrConflict.
+func checkNotDomainError(tb testing.TB, what string, err error) {
+	tb.Helper()
+	switch {
+	case err == nil:
+		tb.Errorf("%s succeeded on a broken connection", what)
+	case errors.Is(err, latchkey.ErrNotFound), errors.Is(err, latchkey.ErrConflict):
+		tb.Errorf("%s error = %v: a lost connection must not pass for an answer", what, err)
+	}
+}
+
+// TestConnectionLostMidRotation ends the store's server sessions while a
+// rotation waits for a row lock: the rotation fails with an error (and
+// changes nothing), and the same Store rotates the token once the server
+// takes connections again, without being reopened.
+func TestConnectionLostMidRotation(t *testing.T) {
+	base := testURL(t)
+	app := randomName("latchkey_test_app_")
+	schema := newTestSchema(t)
+	s := mustOpen(t, Config{URL: withParams(t, base, "application_name", app), Schema: schema, MaxConns: 4})
+	ctx := t.Context()
+	if err := s.CreateUser(ctx, &latchkey.User{ID: "u1", Username: "alice", Role: latchkey.RoleMember, PasswordHash: "h", CreatedAt: t0}); err != nil {
+		t.Fatal(err)
+	}
+	h0, h1 := tokenHash("s1/0"), tokenHash("s1/1")
+	if err := s.CreateSession(ctx, &latchkey.Session{ID: "s1", UserID: "u1", CreatedAt: t0, LastUsedAt: t0, ExpiresAt: t0.Add(time.Hour), CurrentHash: h0}); err != nil {
+		t.Fatal(err)
+	}
+	r := latchkey.Rotation{SessionID: "s1", OldHash: h0, NewHash: h1, SealedSuccessor: []byte("sealed"), At: t0.Add(time.Minute), ExpiresAt: t0.Add(2 * time.Hour)}
+
+	// Hold the session's row lock from another connection, so that the
+	// rotation is in flight on the server when its connection dies.
+	admin := newAdminConn(t, base)
+	lock, err := admin.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lock.Rollback(context.Background())
+	if _, err := lock.Exec(ctx, `SELECT 1 FROM `+pgx.Identifier{schema, "sessions"}.Sanitize()+` WHERE id = 's1' FOR UPDATE`); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- s.RotateRefreshToken(ctx, r) }()
+
+	// The killer needs a connection of its own: admin is inside the lock's
+	// transaction.
+	killer := newAdminConn(t, base)
+	err = eventually(10*time.Second, func() error {
+		var waiting bool
+		err := killer.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_stat_activity
+			WHERE application_name = $1 AND wait_event_type = 'Lock')`, app).Scan(&waiting)
+		if err == nil && !waiting {
+			err = errors.New("the rotation is not waiting for the lock")
+		}
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := terminate(t, killer, `application_name = $1`, app); n == 0 {
+		t.Fatal("no server session of the store to terminate")
+	}
+
+	select {
+	case err := <-done:
+		checkNotDomainError(t, "RotateRefreshToken", err)
+		t.Logf("rotation in flight: %v", err)
+	case <-time.After(10 * time.Second):
+		t.Fatal("RotateRefreshToken still running 10s after its connection was terminated")
+	}
+	if err := lock.Rollback(ctx); err != nil {
+		t.Fatal(err)
+	}
+
+	// Nothing half-written: the session still has h0, and h1 is not recorded.
+	var current []byte
+	var recorded bool
+	err = killer.QueryRow(ctx, `SELECT current_hash, EXISTS (SELECT 1 FROM `+pgx.Identifier{schema, "refresh_tokens"}.Sanitize()+` WHERE hash = $1)
+		FROM `+pgx.Identifier{schema, "sessions"}.Sanitize()+` WHERE id = 's1'`, h1).Scan(&current, &recorded)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(current, h0) || recorded {
+		t.Fatalf("after the failed rotation: current is h0 %v, h1 recorded %v; want true, false", bytes.Equal(current, h0), recorded)
+	}
+
+	// The same Store recovers by itself. Connections the pool still holds
+	// may fail a call each; a failure must never pass for an answer.
+	var failures int
+	err = eventually(10*time.Second, func() error {
+		err := s.RotateRefreshToken(ctx, r)
+		if err != nil {
+			failures++
+			checkNotDomainError(t, "RotateRefreshToken while recovering", err)
+		}
+		return err
+	})
+	if err != nil {
+		t.Fatalf("the store did not recover within 10s: %v", err)
+	}
+	t.Logf("%d failed calls before the store recovered", failures)
+	got, err := s.Session(ctx, "s1")
+	if err != nil || !bytes.Equal(got.CurrentHash, h1) {
+		t.Fatalf("after recovery, Session = %+v, %v; want CurrentHash h1", got, err)
+	}
+}
+
+// TestDatabaseUnavailable: while the database refuses connections, Ping
+// (the readiness check) and every call fail with an error; when it takes
+// them again, the same Store works without being reopened.
+func TestDatabaseUnavailable(t *testing.T) {
+	name, url := newTestDatabase(t)
+	s := mustOpen(t, Config{URL: url, MaxConns: 4})
+	ctx := t.Context()
+	if err := s.Ping(ctx); err != nil {
+		t.Fatalf("Ping: %v", err)
+	}
+	admin := newAdminConn(t, testURL(t))
+	if _, err := admin.Exec(ctx, `ALTER DATABASE `+name+` ALLOW_CONNECTIONS false`); err != nil {
+		t.Fatal(err)
+	}
+	terminate(t, admin, `datname = $1`, name)
+
+	for i := range 3 {
+		ctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+		err := s.Ping(ctx)
+		if err == nil {
+			t.Errorf("Ping #%d succeeded while the database refuses connections", i)
+		}
+		_, err = s.UserByID(ctx, "u1")
+		checkNotDomainError(t, fmt.Sprintf("UserByID #%d", i), err)
+		cancel()
+	}
+
+	if _, err := admin.Exec(ctx, `ALTER DATABASE `+name+` ALLOW_CONNECTIONS true`); err != nil {
+		t.Fatal(err)
+	}
+	if err := eventually(10*time.Second, func() error { return s.Ping(ctx) }); err != nil {
+		t.Fatalf("Ping after the database is back: %v", err)
+	}
+	if err := s.CreateUser(ctx, &latchkey.User{ID: "u1", Username: "alice", Role: latchkey.RoleMember, PasswordHash: "h", CreatedAt: t0}); err != nil {
+		t.Fatalf("CreateUser after the database is back: %v", err)
+	}
+}
+
+// TestReadOnlyDatabase: a database whose sessions start read-only is not
+// ready, and once it is writable again the Store's connections opened
+// while it was read-only leave the pool at once, instead of failing
+// writes until they age out.
+func TestReadOnlyDatabase(t *testing.T) {
+	const maxConns = 4
+	name, url := newTestDatabase(t)
+	s := mustOpen(t, Config{URL: url, MaxConns: maxConns})
+	ctx := t.Context()
+	admin := newAdminConn(t, testURL(t))
+	user := func(i int) *latchkey.User {
+		return &latchkey.User{ID: fmt.Sprint("u", i), Username: fmt.Sprint("user", i), Role: latchkey.RoleMember, PasswordHash: "h", CreatedAt: t0}
+	}
+	if err := s.CreateUser(ctx, user(0)); err != nil {
+		t.Fatal(err)
+	}
+
+	if _, err := admin.Exec(ctx, `ALTER DATABASE `+name+` SET default_transaction_read_only = on`); err != nil {
+		t.Fatal(err)
+	}
+	terminate(t, admin, `datname = $1`, name) // new sessions start read-only
+
+	err := eventually(10*time.Second, func() error {
+		if err := s.Ping(ctx); !errors.Is(err, ErrReadOnly) {
+			return fmt.Errorf("Ping error = %v, want ErrReadOnly", err)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = s.CreateUser(ctx, user(1))
+	checkNotDomainError(t, "CreateUser on a read-only database", err)
+	if sqlState(err) != codeReadOnlyTransaction {
+		t.Errorf("CreateUser error = %v, want SQLSTATE %s", err, codeReadOnlyTransaction)
+	}
+	if _, err := s.UserByID(ctx, "u0"); err != nil {
+		t.Errorf("UserByID on a read-only database: %v", err)
+	}
+	// Fill the pool with read-only connections: several reads at once.
+	time.Sleep(resetInterval) // let a new reset happen on the next read-only write
+	conns := make([]*pgxpool.Conn, 0, maxConns)
+	for range maxConns {
+		c, err := s.pool.Acquire(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		conns = append(conns, c)
+	}
+	for _, c := range conns {
+		c.Release()
+	}
+	if got := s.pool.Stat().TotalConns(); got != maxConns {
+		t.Fatalf("pool holds %d connections, want %d", got, maxConns)
+	}
+
+	if _, err := admin.Exec(ctx, `ALTER DATABASE `+name+` RESET default_transaction_read_only`); err != nil {
+		t.Fatal(err)
+	}
+	// No connection is terminated this time: the Store must let go of its
+	// read-only ones by itself. The first write fails on one of them, and
+	// makes the Store drop them all.
+	i, failures := 2, 0
+	err = eventually(5*time.Second, func() error {
+		i++
+		err := s.CreateUser(ctx, user(i))
+		if err != nil {
+			failures++
+		}
+		return err
+	})
+	if err != nil {
+		t.Fatalf("writes still fail 5s after the database is writable: %v", err)
+	}
+	if failures > 1 {
+		t.Errorf("%d writes failed after the database became writable, want at most 1", failures)
+	}
+	for range 3 * maxConns {
+		i++
+		if err := s.CreateUser(ctx, user(i)); err != nil {
+			t.Fatalf("a read-only connection stayed in the pool: CreateUser: %v", err)
+		}
+	}
+	if err := s.Ping(ctx); err != nil {
+		t.Errorf("Ping on a writable database: %v", err)
+	}
+}
+
+// TestSuspectConnectionsLeaveThePool runs statements that fail in
+// different ways on a pool of one connection, and checks which failures
+// replace the connection: those that make the connection suspect do, an
+// ordinary refusal does not.
+func TestSuspectConnectionsLeaveThePool(t *testing.T) {
+	s := mustOpen(t, Config{URL: testURL(t), Schema: newTestSchema(t), MaxConns: 1, MinConns: -1})
+	ctx := t.Context()
+	if err := s.CreateUser(ctx, &latchkey.User{ID: "u1", Username: "alice", Role: latchkey.RoleMember, PasswordHash: "h", CreatedAt: t0}); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name     string
+		code     string
+		fail     func() error
+		replaced bool
+	}{
+		{"unique violation", codeUniqueViolation, func() error {
+			return s.CreateUser(ctx, &latchkey.User{ID: "u1", Username: "bob", Role: latchkey.RoleMember, CreatedAt: t0})
+		}, false},
+		{"file missing (class 58)", "58P01", func() error {
+			_, err := s.pool.Exec(ctx, `SELECT pg_read_file('latchkey-nonexistent')`)
+			return err
+		}, true},
+		{"read-only transaction", codeReadOnlyTransaction, func() error {
+			tx, err := s.pool.BeginTx(ctx, pgx.TxOptions{AccessMode: pgx.ReadOnly})
+			if err != nil {
+				return err
+			}
+			defer tx.Rollback(ctx)
+			_, err = tx.Exec(ctx, `UPDATE users SET disabled = true`)
+			return err
+		}, true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var before, after int
+			if err := s.pool.QueryRow(ctx, `SELECT pg_backend_pid()`).Scan(&before); err != nil {
+				t.Fatal(err)
+			}
+			if err := tc.fail(); sqlState(err) != tc.code {
+				t.Fatalf("error = %v, want SQLSTATE %s", err, tc.code)
+			}
+			if err := s.pool.QueryRow(ctx, `SELECT pg_backend_pid()`).Scan(&after); err != nil {
+				t.Fatalf("the next statement: %v", err)
+			}
+			if replaced := after != before; replaced != tc.replaced {
+				t.Errorf("connection replaced = %v, want %v", replaced, tc.replaced)
+			}
+		})
+	}
+}
