@@ -226,17 +226,35 @@ func (s *Store) RevokeUserSessions(ctx context.Context, userID string, at time.T
 	return int(n), nil
 }
 
-// DeleteExpiredSessions implements latchkey.Store. The foreign key's ON
-// DELETE CASCADE removes the sessions' refresh tokens in the same
-// statement. A session without an expiry (NULL) is never deleted.
+// purgeBatch is how many sessions one DELETE of DeleteExpiredSessions
+// removes at most. Each batch is a transaction of its own, so the purge
+// holds the database's write lock, which every login and rotation waits
+// for, for one batch at a time rather than for the whole backlog.
+const purgeBatch = 1000
+
+// DeleteExpiredSessions implements latchkey.Store, in batches of
+// purgeBatch sessions, oldest first along sessions_expires. The foreign
+// key's ON DELETE CASCADE removes each batch's refresh tokens in the same
+// statement. A session without an expiry (NULL) is never deleted. On an
+// error it returns how many sessions the batches before it deleted; those
+// stay deleted.
 func (s *Store) DeleteExpiredSessions(ctx context.Context, before time.Time) (int, error) {
-	res, err := s.exec(ctx, `DELETE FROM sessions WHERE expires_at < ?`, timeArg(before))
-	if err != nil {
-		return 0, fmt.Errorf("delete expired sessions: %w", err)
+	total := 0
+	for {
+		res, err := s.exec(ctx, `
+			DELETE FROM sessions WHERE id IN (
+				SELECT id FROM sessions WHERE expires_at < ? ORDER BY expires_at LIMIT ?
+			)`, timeArg(before), purgeBatch)
+		if err != nil {
+			return total, fmt.Errorf("delete expired sessions: %w", err)
+		}
+		n, err := res.RowsAffected()
+		if err != nil {
+			return total, fmt.Errorf("delete expired sessions: %w", err)
+		}
+		total += int(n)
+		if n < purgeBatch {
+			return total, nil
+		}
 	}
-	n, err := res.RowsAffected()
-	if err != nil {
-		return 0, fmt.Errorf("delete expired sessions: %w", err)
-	}
-	return int(n), nil
 }
