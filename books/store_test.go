@@ -2,12 +2,18 @@ package books
 
 import (
 	"context"
+	"database/sql"
 	"errors"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/latchkey-dev/latchkey/internal/sqlitedb"
+	"github.com/latchkey-dev/latchkey/token"
 )
 
 // newTestStore opens a fresh in-memory store, closed when the test ends.
@@ -224,5 +230,110 @@ func TestStoreConcurrentWriters(t *testing.T) {
 func TestOpenRejectsEmptyPath(t *testing.T) {
 	if _, err := Open(context.Background(), ""); err == nil {
 		t.Error("Open(\"\") succeeded")
+	}
+}
+
+// TestPoolStaysBounded sends a burst of many more concurrent requests
+// than the store's pool holds, reads and writes, through the handler: they
+// queue for connections rather than open more (each one is open files),
+// and the burst leaves no more open than the bound.
+func TestPoolStaysBounded(t *testing.T) {
+	ctx := context.Background()
+	s, err := Open(ctx, filepath.Join(t.TempDir(), "books.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	h, err := New(Config{Store: s, Verifier: fixedVerifier{&token.Claims{Subject: "1", Username: "john", Role: "admin"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	bound := sqlitedb.PoolSize()
+	if got := s.db.Stats().MaxOpenConnections; got != bound {
+		t.Fatalf("MaxOpenConnections = %d, want %d", got, bound)
+	}
+	requests := []struct{ method, path, body string }{
+		{"GET", "/books", ""},
+		{"POST", "/books", validBook},
+		{"GET", "/articles", ""},
+		{"POST", "/articles", `{"title":"t","body":"b"}`},
+	}
+	const clients = 64
+	var (
+		wg    sync.WaitGroup
+		mu    sync.Mutex
+		peak  int
+		start = make(chan struct{})
+	)
+	errs := make(chan string, clients)
+	for i := range clients {
+		wg.Go(func() {
+			<-start
+			for k := range 5 {
+				rq := requests[(i+k)%len(requests)]
+				r := httptest.NewRequest(rq.method, rq.path, strings.NewReader(rq.body))
+				r.Header.Set("Authorization", "Bearer any")
+				w := httptest.NewRecorder()
+				h.ServeHTTP(w, r)
+				if w.Code >= 300 {
+					errs <- rq.method + " " + rq.path + ": " + w.Body.String()
+					return
+				}
+				mu.Lock()
+				peak = max(peak, s.db.Stats().OpenConnections)
+				mu.Unlock()
+			}
+		})
+	}
+	close(start)
+	wg.Wait()
+	close(errs)
+	for e := range errs {
+		t.Error(e)
+	}
+	st := s.db.Stats()
+	if peak > bound || st.OpenConnections > bound {
+		t.Errorf("open connections: peak %d, after %d; want at most %d", peak, st.OpenConnections, bound)
+	}
+	if st.WaitCount == 0 {
+		t.Errorf("no request waited for a connection: %d clients did not exceed the pool of %d", clients, bound)
+	}
+	if list, err := s.ListBooks(ctx); err != nil || len(list) != clients*5/len(requests) {
+		t.Errorf("%d books (%v), want one per POST /books", len(list), err)
+	}
+}
+
+func TestNewStore(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "books.db")
+	opened, err := Open(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := opened.CreateBook(ctx, Book{Author: "A", Title: "Kept", Pages: 1}); err != nil {
+		t.Fatal(err)
+	}
+	opened.Close()
+
+	// A database opened elsewhere, with the driver's defaults.
+	db, err := sql.Open("sqlite", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := NewStore(ctx, db)
+	if err != nil {
+		t.Fatalf("NewStore: %v", err)
+	}
+	defer s.Close()
+	if list, err := s.ListBooks(ctx); err != nil || len(list) != 1 || list[0].Title != "Kept" {
+		t.Errorf("ListBooks through NewStore = %+v, %v", list, err)
+	}
+	if _, err := NewStore(ctx, nil); err == nil {
+		t.Error("NewStore(nil) succeeded")
+	}
+	closed, _ := sql.Open("sqlite", ":memory:")
+	closed.Close()
+	if _, err := NewStore(ctx, closed); err == nil {
+		t.Error("NewStore on a closed database succeeded")
 	}
 }
