@@ -71,14 +71,16 @@ func (s *Store) Session(ctx context.Context, id string) (*latchkey.Session, erro
 	return sess, nil
 }
 
+const sessionByTokenHash = `
+	SELECT ` + sessionColumns + `
+	FROM refresh_tokens t JOIN sessions s ON s.id = t.session_id
+	WHERE t.hash = $1`
+
 // SessionByTokenHash implements latchkey.Store. refresh_tokens holds every
 // token of every kept session, so one primary-key lookup covers current,
 // previous and older tokens alike.
 func (s *Store) SessionByTokenHash(ctx context.Context, hash []byte) (*latchkey.Session, error) {
-	sess, err := scanSession(s.pool.QueryRow(ctx, `
-		SELECT `+sessionColumns+`
-		FROM refresh_tokens t JOIN sessions s ON s.id = t.session_id
-		WHERE t.hash = $1`, hash))
+	sess, err := scanSession(s.pool.QueryRow(ctx, sessionByTokenHash, hash))
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, fmt.Errorf("session by token hash: %w", latchkey.ErrNotFound)
 	}
@@ -206,11 +208,14 @@ func (s *Store) RevokeSession(ctx context.Context, id string, at time.Time, reas
 	return nil
 }
 
+// revokeUserSessions finds the user's sessions through sessions_user_created.
+const revokeUserSessions = `
+	UPDATE sessions SET revoked_at = $2, revoke_reason = $3
+	WHERE user_id = $1 AND revoked_at IS NULL`
+
 // RevokeUserSessions implements latchkey.Store.
 func (s *Store) RevokeUserSessions(ctx context.Context, userID string, at time.Time, reason string) (int, error) {
-	tag, err := s.pool.Exec(ctx,
-		`UPDATE sessions SET revoked_at = $2, revoke_reason = $3 WHERE user_id = $1 AND revoked_at IS NULL`,
-		userID, timeArg(at), reason)
+	tag, err := s.pool.Exec(ctx, revokeUserSessions, userID, timeArg(at), reason)
 	if err != nil {
 		return 0, fmt.Errorf("revoke user sessions: %w", err)
 	}
@@ -228,14 +233,16 @@ const purgeBatch = 1000
 // generic plan, instead of scanning the table for a few expired rows.
 // SKIP LOCKED passes over rows another replica's purge (or a rotation) has
 // locked, so concurrent purges neither wait for nor count each other.
+// = ANY(ARRAY(...)) rather than IN (...): with IN the planner hashes the
+// batch and joins it against a scan of the whole table.
 const deleteExpiredBatch = `
-	DELETE FROM sessions WHERE id IN (
+	DELETE FROM sessions WHERE id = ANY (ARRAY (
 		SELECT id FROM sessions
 		WHERE expires_at < $1
 		ORDER BY expires_at
 		LIMIT $2
 		FOR UPDATE SKIP LOCKED
-	)`
+	))`
 
 // DeleteExpiredSessions implements latchkey.Store, in batches of
 // purgeBatch sessions. On an error it returns how many sessions the

@@ -56,12 +56,15 @@ func (s *Store) UserByID(ctx context.Context, id string) (*latchkey.User, error)
 	return u, nil
 }
 
-// UserByUsername implements latchkey.Store. The argument is folded under
-// the "C" collation, as the index on lower(username) is, so that only
-// ASCII letters fold and the index is used.
+// userByUsername folds the argument under the "C" collation, as the index
+// on lower(username) is, so that only ASCII letters fold and the index is
+// used.
+const userByUsername = `SELECT ` + userColumns + ` FROM users u
+	WHERE lower(u.username) = lower($1::text COLLATE "C")`
+
+// UserByUsername implements latchkey.Store.
 func (s *Store) UserByUsername(ctx context.Context, name string) (*latchkey.User, error) {
-	u, err := scanUser(s.pool.QueryRow(ctx,
-		`SELECT `+userColumns+` FROM users u WHERE lower(u.username) = lower($1::text COLLATE "C")`, name))
+	u, err := scanUser(s.pool.QueryRow(ctx, userByUsername, name))
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, fmt.Errorf("user by username: %w", latchkey.ErrNotFound)
 	}
