@@ -109,12 +109,3 @@ func (s *Store) ListUsers(ctx context.Context, afterID string, limit int) ([]*la
 	}
 	return users, nil
 }
-
-// CountUsers implements latchkey.Store.
-func (s *Store) CountUsers(ctx context.Context) (int, error) {
-	var n int
-	if err := s.pool.QueryRow(ctx, `SELECT count(*) FROM users`).Scan(&n); err != nil {
-		return 0, fmt.Errorf("count users: %w", err)
-	}
-	return n, nil
-}
