@@ -23,9 +23,9 @@ const (
 // except ReuseGrace, where zero means no grace.
 type Config struct {
 	Store   Store
-	Limiter Limiter       // defaults to a MemoryLimiter on Now
-	Signer  *token.Signer // signs access tokens; required
-	Logger  *slog.Logger  // defaults to discarding
+	Limiter Limiter           // defaults to a MemoryLimiter on Now
+	Signer  AccessTokenSigner // signs access tokens (a *KeyRing); required
+	Logger  *slog.Logger      // defaults to discarding
 
 	Issuer   string // iss; required
 	Audience string // aud; required
@@ -52,6 +52,12 @@ type Config struct {
 	PasswordQueue       int
 
 	Now func() time.Time // defaults to time.Now
+}
+
+// AccessTokenSigner signs access tokens. A *KeyRing is one that follows
+// key rotation; a *token.Signer signs with one fixed key.
+type AccessTokenSigner interface {
+	Sign(c *token.Claims) (string, error)
 }
 
 // Service applies Latchkey's rules on top of a Store. It is safe for

@@ -443,13 +443,15 @@ func TestSessionsSurviveReopen(t *testing.T) {
 	}
 }
 
+// firstKID is the active key's kid; a first start stores an active and a
+// next key and nothing else.
 func firstKID(t *testing.T, st latchkey.Store) string {
 	t.Helper()
 	keys, err := st.SigningKeys(context.Background())
-	if err != nil || len(keys) != 1 {
-		t.Fatalf("keys = %d, %v", len(keys), err)
+	if err != nil || len(keys) != 2 || keys[1].State != latchkey.KeyActive || keys[0].State != latchkey.KeyNext {
+		t.Fatalf("keys = %+v, %v; want a next and an active key", keys, err)
 	}
-	return keys[0].ID
+	return keys[1].ID
 }
 
 // TestBusyPasswordGate: when every argon2id slot and queue place is taken,

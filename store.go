@@ -85,17 +85,15 @@ type Store interface {
 	// ExpiresAt is strictly before the given time, returning how many it removed.
 	DeleteExpiredSessions(ctx context.Context, before time.Time) (int, error)
 
-	// CreateSigningKey stores a signing key. It returns ErrConflict if a key
-	// with the same ID exists.
-	CreateSigningKey(ctx context.Context, k *SigningKey) error
-
-	// InitSigningKey stores k unless a key of k.Alg is stored already, and
-	// returns the key of k.Alg that is stored afterwards: k, or the newest
-	// one that was there. Of concurrent callers on an empty database, in
-	// one process or across replicas, exactly one stores its key and all
-	// get that one back, so replicas starting together sign with one key
-	// and publish one JWKS.
-	InitSigningKey(ctx context.Context, k *SigningKey) (*SigningKey, error)
+	// UpdateSigningKeys is the one way keys change. It reads every stored
+	// signing key (newest first) and passes them to decide, then applies
+	// the changes decide returns, all in one transaction that excludes
+	// every other UpdateSigningKeys on the database, in this process and
+	// across replicas: of concurrent callers, each decides on what the ones
+	// before it left. An error from decide is returned as is and nothing
+	// changes. A Create whose ID exists is ErrConflict, an Update or Delete
+	// of a missing ID is ErrNotFound; either way nothing changes.
+	UpdateSigningKeys(ctx context.Context, decide func(keys []*SigningKey) (KeyChanges, error)) error
 
 	// SigningKeys returns all stored signing keys, newest first.
 	SigningKeys(ctx context.Context) ([]*SigningKey, error)
@@ -119,13 +117,11 @@ type Rotation struct {
 	ExpiresAt time.Time
 }
 
-// SigningKey is a private key (or, never stored, a shared secret) the
-// server signs access tokens with.
-type SigningKey struct {
-	ID  string // the kid: RFC 7638 thumbprint of the public key
-	Alg string // ES256, EdDSA or RS256
-	// Private is the PKCS #8 DER encoding of the private key. It is read
-	// only by the auth server and never served.
-	Private   []byte
-	CreatedAt time.Time
+// KeyChanges is what one UpdateSigningKeys applies. Update writes a key's
+// State, Private, Sealed, ActivatedAt and RetiredAt; ID, Alg and CreatedAt
+// never change.
+type KeyChanges struct {
+	Create []*SigningKey
+	Update []*SigningKey
+	Delete []string
 }

@@ -30,8 +30,8 @@ import (
 	"time"
 
 	"github.com/latchkey-dev/latchkey"
+	"github.com/latchkey-dev/latchkey/latchkeytest"
 	"github.com/latchkey-dev/latchkey/server"
-	"github.com/latchkey-dev/latchkey/sqlite"
 	"github.com/latchkey-dev/latchkey/token"
 )
 
@@ -126,46 +126,21 @@ func runNode(t *testing.T, node string, args ...string) nodeResult {
 type authServer struct {
 	url  string
 	svc  *latchkey.Service
-	keys *latchkey.Keys
+	keys *latchkey.KeyRing
 }
 
 // newService builds a Service on a fresh SQLite database with john (admin)
-// and anna (member). secret selects shared-secret mode; otherwise alg's key
-// is generated and stored.
-func newService(t *testing.T, alg string, secret []byte, issuer string) (*latchkey.Service, *latchkey.Keys) {
+// and anna (member), on the wall clock, since Node checks the tokens'
+// times against its own. secret selects shared-secret mode; otherwise
+// alg's keys are generated and stored.
+func newService(t *testing.T, alg string, secret []byte, issuer string) (*latchkey.Service, *latchkey.KeyRing) {
 	t.Helper()
-	ctx := t.Context()
-	st, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "auth.db"))
-	if err != nil {
-		t.Fatalf("open sqlite: %v", err)
-	}
-	t.Cleanup(func() { st.Close() })
-	var keys *latchkey.Keys
-	if secret != nil {
-		keys, err = latchkey.SharedSecretKeys(secret)
-	} else {
-		keys, err = latchkey.LoadKeys(ctx, st, alg, time.Now())
-	}
-	if err != nil {
-		t.Fatalf("keys for %s: %v", alg, err)
-	}
-	svc, err := latchkey.NewService(latchkey.Config{
-		Store:    st,
-		Signer:   keys.Signer,
-		Issuer:   issuer,
-		Audience: audience,
-		Argon2:   latchkey.Argon2Params{Memory: 64, Time: 1, Threads: 1},
-	})
-	if err != nil {
-		t.Fatalf("new service: %v", err)
-	}
-	if _, err := svc.CreateUser(ctx, adminName, adminPassword, latchkey.RoleAdmin); err != nil {
-		t.Fatalf("create %s: %v", adminName, err)
-	}
-	if _, err := svc.CreateUser(ctx, memberName, memberPass, latchkey.RoleMember); err != nil {
-		t.Fatalf("create %s: %v", memberName, err)
-	}
-	return svc, keys
+	e := latchkeytest.New(t, latchkeytest.Options{Alg: alg, Secret: secret, RealTime: true, Config: func(c *latchkey.Config) {
+		c.Issuer, c.Audience = issuer, audience
+	}})
+	e.MustUser(t, adminName, adminPassword, latchkey.RoleAdmin)
+	e.MustUser(t, memberName, memberPass, latchkey.RoleMember)
+	return e.Service, e.Keys
 }
 
 // startAuthServer starts the auth server on httptest. The listener is made

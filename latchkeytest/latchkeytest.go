@@ -70,7 +70,7 @@ type Options struct {
 type Env struct {
 	Service *latchkey.Service
 	Store   latchkey.Store
-	Keys    *latchkey.Keys
+	Keys    *latchkey.KeyRing
 	Config  latchkey.Config
 	// Clock is nil with Options.RealTime.
 	Clock *Clock
@@ -99,20 +99,16 @@ func New(tb testing.TB, o Options) *Env {
 		now = e.Clock.Now
 	}
 	if o.Secret != nil {
-		e.Keys, err = latchkey.SharedSecretKeys(o.Secret)
+		e.Keys, err = latchkey.SharedSecretKeyRing(o.Secret, nil)
 	} else {
-		alg := o.Alg
-		if alg == "" {
-			alg = token.ES256
-		}
-		e.Keys, err = latchkey.LoadKeys(ctx, st, alg, now())
+		e.Keys, err = latchkey.NewKeyRing(ctx, latchkey.KeyRingConfig{Store: st, Alg: o.Alg, Now: now})
 	}
 	if err != nil {
 		tb.Fatalf("signing keys: %v", err)
 	}
 	e.Config = latchkey.Config{
 		Store:      st,
-		Signer:     e.Keys.Signer,
+		Signer:     e.Keys,
 		Issuer:     "https://auth.test",
 		Audience:   "latchkey",
 		ReuseGrace: 10 * time.Second,
@@ -125,7 +121,7 @@ func New(tb testing.TB, o Options) *Env {
 	if e.Service, err = latchkey.NewService(e.Config); err != nil {
 		tb.Fatalf("new service: %v", err)
 	}
-	e.Verifier = token.NewVerifier(token.StaticKeys(e.Keys.Verify...), token.WithIssuer(e.Config.Issuer),
+	e.Verifier = token.NewVerifier(e.Keys, token.WithIssuer(e.Config.Issuer),
 		token.WithAudience(e.Config.Audience), token.WithNow(now))
 	return e
 }

@@ -2,6 +2,7 @@ package postgres
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"github.com/jackc/pgx/v5"
@@ -9,64 +10,91 @@ import (
 	"github.com/latchkey-dev/latchkey"
 )
 
-// CreateSigningKey implements latchkey.Store. Replicas starting together
-// on an empty database may each try to create a first key; the primary
-// key lets exactly one of them store a given kid.
-func (s *Store) CreateSigningKey(ctx context.Context, k *latchkey.SigningKey) error {
-	_, err := s.pool.Exec(ctx,
-		`INSERT INTO signing_keys (id, alg, private, created_at) VALUES ($1, $2, $3, $4)`,
-		k.ID, k.Alg, k.Private, timeArg(k.CreatedAt))
+const keyColumns = `id, alg, state, private, sealed, created_at, activated_at, retired_at`
+
+// signingKeysLock is the advisory lock that makes UpdateSigningKeys one
+// at a time across replicas: at READ COMMITTED two transactions could
+// otherwise both read an empty table and both create a first key.
+const signingKeysLock = "latchkey signing keys"
+
+// UpdateSigningKeys implements latchkey.Store.
+func (s *Store) UpdateSigningKeys(ctx context.Context, decide func([]*latchkey.SigningKey) (latchkey.KeyChanges, error)) error {
+	var decideErr error
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtextextended($1, 0))`, signingKeysLock); err != nil {
+			return err
+		}
+		rows, err := tx.Query(ctx, `SELECT `+keyColumns+` FROM signing_keys ORDER BY created_at DESC, id DESC`)
+		if err != nil {
+			return err
+		}
+		keys, err := pgx.CollectRows(rows, scanKey)
+		if err != nil {
+			return err
+		}
+		ch, err := decide(keys)
+		if err != nil {
+			decideErr = err
+			return err
+		}
+		for _, k := range ch.Create {
+			if _, err := tx.Exec(ctx, `INSERT INTO signing_keys (`+keyColumns+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
+				k.ID, k.Alg, string(k.State), k.Private, k.Sealed, timeArg(k.CreatedAt), timeArg(k.ActivatedAt), timeArg(k.RetiredAt)); err != nil {
+				return fmt.Errorf("create signing key %s: %w", k.ID, constraintErr(err))
+			}
+		}
+		for _, k := range ch.Update {
+			tag, err := tx.Exec(ctx,
+				`UPDATE signing_keys SET state = $1, private = $2, sealed = $3, activated_at = $4, retired_at = $5 WHERE id = $6`,
+				string(k.State), k.Private, k.Sealed, timeArg(k.ActivatedAt), timeArg(k.RetiredAt), k.ID)
+			if err == nil && tag.RowsAffected() == 0 {
+				err = latchkey.ErrNotFound
+			}
+			if err != nil {
+				return fmt.Errorf("update signing key %s: %w", k.ID, err)
+			}
+		}
+		for _, id := range ch.Delete {
+			tag, err := tx.Exec(ctx, `DELETE FROM signing_keys WHERE id = $1`, id)
+			if err == nil && tag.RowsAffected() == 0 {
+				err = latchkey.ErrNotFound
+			}
+			if err != nil {
+				return fmt.Errorf("delete signing key %s: %w", id, err)
+			}
+		}
+		return nil
+	})
+	if decideErr != nil && errors.Is(err, decideErr) {
+		return decideErr
+	}
 	if err != nil {
-		return fmt.Errorf("create signing key: %w", constraintErr(err))
+		return fmt.Errorf("update signing keys: %w", err)
 	}
 	return nil
-}
-
-// signingKeyLock is the advisory lock under which InitSigningKey checks
-// and inserts: at READ COMMITTED two transactions could both see no key
-// and both insert one.
-const signingKeyLock = "latchkey init signing key"
-
-// InitSigningKey implements latchkey.Store.
-func (s *Store) InitSigningKey(ctx context.Context, k *latchkey.SigningKey) (*latchkey.SigningKey, error) {
-	var got latchkey.SigningKey
-	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtextextended($1, 0))`, signingKeyLock); err != nil {
-			return err
-		}
-		if _, err := tx.Exec(ctx,
-			`INSERT INTO signing_keys (id, alg, private, created_at)
-			 SELECT $1, $2, $3, $4 WHERE NOT EXISTS (SELECT 1 FROM signing_keys WHERE alg = $2)`,
-			k.ID, k.Alg, k.Private, timeArg(k.CreatedAt)); err != nil {
-			return err
-		}
-		return tx.QueryRow(ctx,
-			`SELECT id, alg, private, created_at FROM signing_keys WHERE alg = $1 ORDER BY created_at DESC, id DESC LIMIT 1`,
-			k.Alg).Scan(&got.ID, &got.Alg, &got.Private, timeCol{&got.CreatedAt})
-	})
-	if err != nil {
-		return nil, fmt.Errorf("init signing key: %w", err)
-	}
-	return &got, nil
 }
 
 // SigningKeys implements latchkey.Store. Keys created in the same
 // microsecond come in descending id order, so the order is stable.
 func (s *Store) SigningKeys(ctx context.Context) ([]*latchkey.SigningKey, error) {
-	rows, err := s.pool.Query(ctx,
-		`SELECT id, alg, private, created_at FROM signing_keys ORDER BY created_at DESC, id DESC`)
+	rows, err := s.pool.Query(ctx, `SELECT `+keyColumns+` FROM signing_keys ORDER BY created_at DESC, id DESC`)
 	if err != nil {
 		return nil, fmt.Errorf("signing keys: %w", err)
 	}
-	keys, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (*latchkey.SigningKey, error) {
-		var k latchkey.SigningKey
-		if err := row.Scan(&k.ID, &k.Alg, &k.Private, timeCol{&k.CreatedAt}); err != nil {
-			return nil, err
-		}
-		return &k, nil
-	})
+	keys, err := pgx.CollectRows(rows, scanKey)
 	if err != nil {
 		return nil, fmt.Errorf("signing keys: %w", err)
 	}
 	return keys, nil
+}
+
+func scanKey(row pgx.CollectableRow) (*latchkey.SigningKey, error) {
+	var k latchkey.SigningKey
+	var state string
+	if err := row.Scan(&k.ID, &k.Alg, &state, &k.Private, &k.Sealed,
+		timeCol{&k.CreatedAt}, timeCol{&k.ActivatedAt}, timeCol{&k.RetiredAt}); err != nil {
+		return nil, err
+	}
+	k.State = latchkey.KeyState(state)
+	return &k, nil
 }

@@ -19,8 +19,10 @@ type Config struct {
 	// Service is the domain; its issuer and audience are the server's
 	// (the iss of issued tokens is the base URL of discovery).
 	Service *latchkey.Service
-	Keys    *latchkey.Keys
-	Logger  *slog.Logger
+	// Keys signs (through the Service) and publishes; the server's own
+	// verifier and JWKS follow its rotations.
+	Keys   *latchkey.KeyRing
+	Logger *slog.Logger
 	// TrustedProxies are the proxies whose X-Forwarded-For is believed
 	// (LATCHKEY_TRUSTED_PROXIES); empty, the client is the TCP peer.
 	TrustedProxies []netip.Prefix
@@ -32,13 +34,13 @@ func New(cfg Config) (http.Handler, error) {
 	switch {
 	case cfg.Service == nil:
 		return nil, errors.New("server: Config.Service is required")
-	case cfg.Keys == nil || cfg.Keys.Signer == nil:
+	case cfg.Keys == nil:
 		return nil, errors.New("server: Config.Keys is required")
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	verifier := token.NewVerifier(token.StaticKeys(cfg.Keys.Verify...),
+	verifier := token.NewVerifier(cfg.Keys,
 		token.WithIssuer(cfg.Service.Issuer()), token.WithAudience(cfg.Service.Audience()))
 
 	mux := http.NewServeMux()

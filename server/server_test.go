@@ -25,7 +25,7 @@ type testServer struct {
 	*httptest.Server
 	store latchkey.Store
 	svc   *latchkey.Service
-	keys  *latchkey.Keys
+	keys  *latchkey.KeyRing
 }
 
 type serverOpts struct {
@@ -383,24 +383,33 @@ func TestWellKnown(t *testing.T) {
 		t.Fatal(r.status)
 	}
 	var set token.JWKS
-	if err := json.Unmarshal(r.body, &set); err != nil || len(set.Keys) != 1 {
-		t.Fatalf("jwks %s: %v", r.body, err)
+	if err := json.Unmarshal(r.body, &set); err != nil || len(set.Keys) != 2 {
+		t.Fatalf("jwks %s: %v; want the next and the active key", r.body, err)
 	}
-	if set.Keys[0].Kid != s.keys.Signer.KeyID() || set.Keys[0].Alg != "ES256" || set.Keys[0].Kty != "EC" {
-		t.Errorf("jwk = %+v", set.Keys[0])
+	var keys []token.Key
+	active := false
+	for _, j := range set.Keys {
+		if j.Alg != "ES256" || j.Kty != "EC" {
+			t.Errorf("jwk = %+v", j)
+		}
+		active = active || j.Kid == s.keys.ActiveID()
+		k, err := j.Key()
+		if err != nil {
+			t.Fatal(err)
+		}
+		keys = append(keys, k)
+	}
+	if !active {
+		t.Errorf("JWKS %s lacks the active key %s", r.body, s.keys.ActiveID())
 	}
 	if bytes.Contains(r.body, []byte(`"d"`)) {
 		t.Error("JWKS leaks a private key component")
-	}
-	k, err := set.Keys[0].Key()
-	if err != nil {
-		t.Fatal(err)
 	}
 	access, _ := func() (string, string) {
 		s.mustUser(t, "anna", "password123member", latchkey.RoleMember)
 		return s.login(t, "anna", "password123member")
 	}()
-	v := token.NewVerifier(token.StaticKeys(k), token.WithIssuer("http://auth.test"), token.WithAudience("latchkey"))
+	v := token.NewVerifier(token.StaticKeys(keys...), token.WithIssuer("http://auth.test"), token.WithAudience("latchkey"))
 	if _, err := v.Verify(context.Background(), access); err != nil {
 		t.Errorf("token does not verify with the published key: %v", err)
 	}

@@ -8,26 +8,12 @@ import (
 	"net/http"
 	"strings"
 	"time"
-
-	"github.com/latchkey-dev/latchkey/token"
 )
 
-// wellKnown returns the JWKS and discovery handlers. Both documents are
-// built once: they change only when the server restarts with other keys.
+// wellKnown returns the JWKS and discovery handlers. Discovery is built
+// once; the JWKS document is the key ring's, which changes with every
+// rotation and is encoded once per change.
 func wellKnown(cfg Config) (jwks, discovery http.Handler) {
-	set := token.JWKS{Keys: []token.JWK{}}
-	for _, k := range cfg.Keys.Verify {
-		if k.Alg == token.HS256 {
-			continue // shared secrets are never published
-		}
-		j, err := token.PublicJWK(k)
-		if err != nil {
-			continue
-		}
-		set.Keys = append(set.Keys, j)
-	}
-	jwksBody, _ := json.Marshal(set)
-
 	// The subset of OpenID Connect Discovery 1.0 that describes what this
 	// server does; fields for flows it does not implement are left out
 	// rather than filled with guesses.
@@ -49,16 +35,16 @@ func wellKnown(cfg Config) (jwks, discovery http.Handler) {
 	}
 	discoBody, _ := json.Marshal(disco)
 
-	static := func(body []byte) http.Handler {
+	serve := func(body func() []byte) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			// Resource servers cache keys themselves and refetch on an
 			// unknown kid, so a short public cache is safe.
 			w.Header().Set("Cache-Control", "public, max-age=300")
 			w.Header().Set("Content-Type", "application/json")
-			w.Write(body)
+			w.Write(body())
 		})
 	}
-	return static(jwksBody), static(discoBody)
+	return serve(cfg.Keys.JWKS), serve(func() []byte { return discoBody })
 }
 
 func handleHealthz() http.Handler {

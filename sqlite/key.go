@@ -2,71 +2,104 @@ package sqlite
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 
 	"github.com/latchkey-dev/latchkey"
 )
 
-// CreateSigningKey implements latchkey.Store.
-func (s *Store) CreateSigningKey(ctx context.Context, k *latchkey.SigningKey) error {
-	_, err := s.exec(ctx,
-		`INSERT INTO signing_keys (id, alg, private, created_at) VALUES (?, ?, ?, ?)`,
-		k.ID, k.Alg, k.Private, timeArg(k.CreatedAt))
-	if isUnique(err) {
-		return fmt.Errorf("create signing key: %w: %w", latchkey.ErrConflict, err)
-	}
+const keyColumns = `id, alg, state, private, sealed, created_at, activated_at, retired_at`
+
+// UpdateSigningKeys implements latchkey.Store. The read, the decision and
+// the writes share one IMMEDIATE transaction, which holds the database's
+// write lock from its start, so processes on one file take turns.
+func (s *Store) UpdateSigningKeys(ctx context.Context, decide func([]*latchkey.SigningKey) (latchkey.KeyChanges, error)) error {
+	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
-		return fmt.Errorf("create signing key: %w", err)
+		return fmt.Errorf("update signing keys: %w", err)
+	}
+	defer tx.Rollback()
+	rows, err := tx.QueryContext(ctx, `SELECT `+keyColumns+` FROM signing_keys ORDER BY created_at DESC, id DESC`)
+	if err != nil {
+		return fmt.Errorf("update signing keys: %w", err)
+	}
+	keys, err := scanKeys(rows)
+	if err != nil {
+		return fmt.Errorf("update signing keys: %w", err)
+	}
+	ch, err := decide(keys)
+	if err != nil {
+		return err
+	}
+	for _, k := range ch.Create {
+		_, err := tx.ExecContext(ctx, `INSERT INTO signing_keys (`+keyColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+			k.ID, k.Alg, string(k.State), k.Private, k.Sealed, timeArg(k.CreatedAt), timeArg(k.ActivatedAt), timeArg(k.RetiredAt))
+		if isUnique(err) {
+			return fmt.Errorf("create signing key %s: %w", k.ID, latchkey.ErrConflict)
+		}
+		if err != nil {
+			return fmt.Errorf("create signing key %s: %w", k.ID, err)
+		}
+	}
+	for _, k := range ch.Update {
+		res, err := tx.ExecContext(ctx,
+			`UPDATE signing_keys SET state = ?, private = ?, sealed = ?, activated_at = ?, retired_at = ? WHERE id = ?`,
+			string(k.State), k.Private, k.Sealed, timeArg(k.ActivatedAt), timeArg(k.RetiredAt), k.ID)
+		if err := oneRow(res, err); err != nil {
+			return fmt.Errorf("update signing key %s: %w", k.ID, err)
+		}
+	}
+	for _, id := range ch.Delete {
+		res, err := tx.ExecContext(ctx, `DELETE FROM signing_keys WHERE id = ?`, id)
+		if err := oneRow(res, err); err != nil {
+			return fmt.Errorf("delete signing key %s: %w", id, err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("update signing keys: %w", err)
 	}
 	return nil
 }
 
-// InitSigningKey implements latchkey.Store. The check and the insert run
-// in one IMMEDIATE transaction, which holds the database's write lock, so
-// of several processes on one file only the first inserts.
-func (s *Store) InitSigningKey(ctx context.Context, k *latchkey.SigningKey) (*latchkey.SigningKey, error) {
-	tx, err := s.db.BeginTx(ctx, nil)
+// oneRow turns an Exec that changed no row into ErrNotFound.
+func oneRow(res sql.Result, err error) error {
 	if err != nil {
-		return nil, fmt.Errorf("init signing key: %w", err)
+		return err
 	}
-	defer tx.Rollback()
-	if _, err := tx.ExecContext(ctx,
-		`INSERT INTO signing_keys (id, alg, private, created_at)
-		 SELECT ?, ?, ?, ? WHERE NOT EXISTS (SELECT 1 FROM signing_keys WHERE alg = ?)`,
-		k.ID, k.Alg, k.Private, timeArg(k.CreatedAt), k.Alg); err != nil {
-		return nil, fmt.Errorf("init signing key: %w", err)
+	if n, err := res.RowsAffected(); err != nil {
+		return err
+	} else if n == 0 {
+		return latchkey.ErrNotFound
 	}
-	var got latchkey.SigningKey
-	if err := tx.QueryRowContext(ctx,
-		`SELECT id, alg, private, created_at FROM signing_keys WHERE alg = ? ORDER BY created_at DESC, id DESC LIMIT 1`,
-		k.Alg).Scan(&got.ID, &got.Alg, &got.Private, timeCol{&got.CreatedAt}); err != nil {
-		return nil, fmt.Errorf("init signing key: %w", err)
-	}
-	if err := tx.Commit(); err != nil {
-		return nil, fmt.Errorf("init signing key: %w", err)
-	}
-	return &got, nil
+	return nil
 }
 
 // SigningKeys implements latchkey.Store. Keys created in the same
 // microsecond come in descending id order, so the order is stable.
 func (s *Store) SigningKeys(ctx context.Context) ([]*latchkey.SigningKey, error) {
-	rows, err := s.query(ctx,
-		`SELECT id, alg, private, created_at FROM signing_keys ORDER BY created_at DESC, id DESC`)
+	rows, err := s.query(ctx, `SELECT `+keyColumns+` FROM signing_keys ORDER BY created_at DESC, id DESC`)
 	if err != nil {
 		return nil, fmt.Errorf("signing keys: %w", err)
 	}
+	keys, err := scanKeys(rows)
+	if err != nil {
+		return nil, fmt.Errorf("signing keys: %w", err)
+	}
+	return keys, nil
+}
+
+func scanKeys(rows *sql.Rows) ([]*latchkey.SigningKey, error) {
 	defer rows.Close()
 	var keys []*latchkey.SigningKey
 	for rows.Next() {
 		var k latchkey.SigningKey
-		if err := rows.Scan(&k.ID, &k.Alg, &k.Private, timeCol{&k.CreatedAt}); err != nil {
-			return nil, fmt.Errorf("signing keys: %w", err)
+		var state string
+		if err := rows.Scan(&k.ID, &k.Alg, &state, &k.Private, &k.Sealed,
+			timeCol{&k.CreatedAt}, timeCol{&k.ActivatedAt}, timeCol{&k.RetiredAt}); err != nil {
+			return nil, err
 		}
+		k.State = latchkey.KeyState(state)
 		keys = append(keys, &k)
 	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("signing keys: %w", err)
-	}
-	return keys, nil
+	return keys, rows.Err()
 }

@@ -58,13 +58,15 @@ func TestPersistsAcrossReopen(t *testing.T) {
 	}
 	u := &latchkey.User{ID: "u1", Username: "Alice", Role: latchkey.RoleAdmin, PasswordHash: "h", CreatedAt: t0}
 	sess := &latchkey.Session{ID: "s1", UserID: "u1", CreatedAt: t0, LastUsedAt: t0, ExpiresAt: t0.Add(time.Hour), CurrentHash: []byte("h0")}
-	key := &latchkey.SigningKey{ID: "k1", Alg: "ES256", Private: []byte{0, 1, 2}, CreatedAt: t0}
+	key := &latchkey.SigningKey{ID: "k1", Alg: "ES256", State: latchkey.KeyActive, Private: []byte{0, 1, 2}, CreatedAt: t0}
 	for _, err := range []error{
 		s.CreateUser(ctx, u),
 		s.CreateSession(ctx, sess),
 		s.RotateRefreshToken(ctx, latchkey.Rotation{SessionID: "s1", OldHash: []byte("h0"), NewHash: []byte("h1"),
 			SealedSuccessor: []byte("sealed"), At: t0.Add(time.Minute), ExpiresAt: t0.Add(2 * time.Hour)}),
-		s.CreateSigningKey(ctx, key),
+		s.UpdateSigningKeys(ctx, func([]*latchkey.SigningKey) (latchkey.KeyChanges, error) {
+			return latchkey.KeyChanges{Create: []*latchkey.SigningKey{key}}, nil
+		}),
 	} {
 		if err != nil {
 			t.Fatal(err)
@@ -131,7 +133,9 @@ func TestFilePermissions(t *testing.T) {
 	path := filepath.Join(dir, "latchkey.db")
 	s := newTestStore(t, path)
 	// Write something so that the -wal file exists too.
-	if err := s.CreateSigningKey(t.Context(), &latchkey.SigningKey{ID: "k", Alg: "ES256", Private: []byte("secret"), CreatedAt: t0}); err != nil {
+	if err := s.UpdateSigningKeys(t.Context(), func([]*latchkey.SigningKey) (latchkey.KeyChanges, error) {
+		return latchkey.KeyChanges{Create: []*latchkey.SigningKey{{ID: "k", Alg: "ES256", State: latchkey.KeyActive, Private: []byte("secret"), CreatedAt: t0}}}, nil
+	}); err != nil {
 		t.Fatal(err)
 	}
 

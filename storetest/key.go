@@ -1,6 +1,7 @@
 package storetest
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"slices"
@@ -24,14 +25,12 @@ func testSigningKeys(t *testing.T, s latchkey.Store) {
 		private[i] = byte(i)
 	}
 	created := []*latchkey.SigningKey{
-		{ID: "kid-mid", Alg: "EdDSA", Private: []byte{0x30, 0x2e, 0x02, 0x01, 0x00}, CreatedAt: t0.Add(-time.Hour)},
-		{ID: "kid-new", Alg: "ES256", Private: private, CreatedAt: t0},
-		{ID: "kid-old", Alg: "RS256", Private: []byte{0xff, 0x00, 0xff}, CreatedAt: t0.Add(-48 * time.Hour)},
+		{ID: "kid-mid", Alg: "EdDSA", State: latchkey.KeyActive, Private: []byte{0x30, 0x2e, 0x02, 0x01, 0x00}, CreatedAt: t0.Add(-time.Hour)},
+		{ID: "kid-new", Alg: "ES256", State: latchkey.KeyNext, Private: private, Sealed: true, CreatedAt: t0},
+		{ID: "kid-old", Alg: "RS256", State: latchkey.KeyWithdrawn, Private: []byte{0xff, 0x00, 0xff}, CreatedAt: t0.Add(-48 * time.Hour)},
 	}
 	for _, k := range created {
-		if err := s.CreateSigningKey(ctx, k); err != nil {
-			t.Fatalf("CreateSigningKey(%q): %v", k.ID, err)
-		}
+		mustCreateKeys(t, s, k)
 	}
 
 	keys, err = s.SigningKeys(ctx)
@@ -48,8 +47,8 @@ func testSigningKeys(t *testing.T, s latchkey.Store) {
 	for _, k := range keys {
 		i := slices.IndexFunc(created, func(c *latchkey.SigningKey) bool { return c.ID == k.ID })
 		want := created[i]
-		if k.Alg != want.Alg {
-			t.Errorf("key %s: Alg = %q, want %q", k.ID, k.Alg, want.Alg)
+		if k.Alg != want.Alg || k.State != want.State || k.Sealed != want.Sealed {
+			t.Errorf("key %s: Alg, State, Sealed = %q, %q, %v; want %q, %q, %v", k.ID, k.Alg, k.State, k.Sealed, want.Alg, want.State, want.Sealed)
 		}
 		checkBytes(t, "key "+k.ID+" Private", k.Private, want.Private)
 		checkTime(t, "key "+k.ID+" CreatedAt", k.CreatedAt, want.CreatedAt)
@@ -58,13 +57,11 @@ func testSigningKeys(t *testing.T, s latchkey.Store) {
 
 func testSigningKeyDuplicateID(t *testing.T, s latchkey.Store) {
 	ctx := t.Context()
-	k := &latchkey.SigningKey{ID: "kid", Alg: "ES256", Private: []byte("one"), CreatedAt: t0}
-	if err := s.CreateSigningKey(ctx, k); err != nil {
-		t.Fatalf("CreateSigningKey: %v", err)
-	}
-	dup := &latchkey.SigningKey{ID: "kid", Alg: "EdDSA", Private: []byte("two"), CreatedAt: t0.Add(time.Hour)}
-	if err := s.CreateSigningKey(ctx, dup); !errors.Is(err, latchkey.ErrConflict) {
-		t.Fatalf("CreateSigningKey(duplicate id) error = %v, want ErrConflict", err)
+	k := &latchkey.SigningKey{ID: "kid", Alg: "ES256", State: latchkey.KeyActive, Private: []byte("one"), CreatedAt: t0}
+	mustCreateKeys(t, s, k)
+	dup := &latchkey.SigningKey{ID: "kid", Alg: "EdDSA", State: latchkey.KeyActive, Private: []byte("two"), CreatedAt: t0.Add(time.Hour)}
+	if err := createKeys(ctx, s, dup); !errors.Is(err, latchkey.ErrConflict) {
+		t.Fatalf("create with a duplicate id: %v, want ErrConflict", err)
 	}
 	keys, err := s.SigningKeys(ctx)
 	if err != nil || len(keys) != 1 || string(keys[0].Private) != "one" {
@@ -123,10 +120,9 @@ func testTimesRoundTripInUTC(t *testing.T, s latchkey.Store) {
 			checkTime(t, "Session.ExpiresAt", got2.ExpiresAt, r.ExpiresAt)
 			checkTime(t, "Session.RevokedAt", got2.RevokedAt, revokedAt)
 
-			k := &latchkey.SigningKey{ID: "k" + id, Alg: "ES256", Private: []byte{1}, CreatedAt: tc.at}
-			if err := s.CreateSigningKey(ctx, k); err != nil {
-				t.Fatalf("CreateSigningKey: %v", err)
-			}
+			k := &latchkey.SigningKey{ID: "k" + id, Alg: "ES256", State: latchkey.KeyRetired, Private: []byte{1},
+				CreatedAt: tc.at, ActivatedAt: tc.at.Add(time.Microsecond), RetiredAt: tc.at.Add(2 * time.Microsecond)}
+			mustCreateKeys(t, s, k)
 			keys, err := s.SigningKeys(ctx)
 			if err != nil {
 				t.Fatalf("SigningKeys: %v", err)
@@ -134,6 +130,8 @@ func testTimesRoundTripInUTC(t *testing.T, s latchkey.Store) {
 			for _, got := range keys {
 				if got.ID == k.ID {
 					checkTime(t, "SigningKey.CreatedAt", got.CreatedAt, tc.at)
+					checkTime(t, "SigningKey.ActivatedAt", got.ActivatedAt, k.ActivatedAt)
+					checkTime(t, "SigningKey.RetiredAt", got.RetiredAt, k.RetiredAt)
 				}
 			}
 		})
@@ -181,60 +179,126 @@ func must[T any](v T, err error) func(testing.TB) T {
 	}
 }
 
-func testInitSigningKey(t *testing.T, s latchkey.Store) {
-	ctx := t.Context()
-	first := &latchkey.SigningKey{ID: "kid-1", Alg: "ES256", Private: []byte("one"), CreatedAt: t0}
-	got, err := s.InitSigningKey(ctx, first)
-	if err != nil || got.ID != "kid-1" {
-		t.Fatalf("InitSigningKey(empty) = %v, %v; want kid-1 stored", got, err)
-	}
-	checkBytes(t, "InitSigningKey Private", got.Private, first.Private)
-	checkTime(t, "InitSigningKey CreatedAt", got.CreatedAt, first.CreatedAt)
+// createKeys stores keys in one UpdateSigningKeys.
+func createKeys(ctx context.Context, s latchkey.Store, keys ...*latchkey.SigningKey) error {
+	return s.UpdateSigningKeys(ctx, func([]*latchkey.SigningKey) (latchkey.KeyChanges, error) {
+		return latchkey.KeyChanges{Create: keys}, nil
+	})
+}
 
-	got, err = s.InitSigningKey(ctx, &latchkey.SigningKey{ID: "kid-2", Alg: "ES256", Private: []byte("two"), CreatedAt: t0.Add(time.Second)})
-	if err != nil || got.ID != "kid-1" || string(got.Private) != "one" {
-		t.Fatalf("InitSigningKey(second ES256) = %v, %v; want the stored kid-1", got, err)
-	}
-	got, err = s.InitSigningKey(ctx, &latchkey.SigningKey{ID: "kid-3", Alg: "EdDSA", Private: []byte("three"), CreatedAt: t0})
-	if err != nil || got.ID != "kid-3" {
-		t.Fatalf("InitSigningKey(first EdDSA) = %v, %v; want kid-3 stored", got, err)
-	}
-	keys, err := s.SigningKeys(ctx)
-	if err != nil || len(keys) != 2 {
-		t.Fatalf("SigningKeys = %d, %v; want kid-1 and kid-3 only", len(keys), err)
+func mustCreateKeys(tb testing.TB, s latchkey.Store, keys ...*latchkey.SigningKey) {
+	tb.Helper()
+	if err := createKeys(tb.Context(), s, keys...); err != nil {
+		tb.Fatalf("create signing keys: %v", err)
 	}
 }
 
-// testInitSigningKeyConcurrent is replicas starting together on an empty
-// database: every caller proposes its own key, one is stored, and all get
-// that one back.
-func testInitSigningKeyConcurrent(t *testing.T, s latchkey.Store) {
+// testUpdateSigningKeys checks what one update applies, field by field,
+// and that a refused update changes nothing at all.
+func testUpdateSigningKeys(t *testing.T, s latchkey.Store) {
+	ctx := t.Context()
+	next := &latchkey.SigningKey{ID: "kid-next", Alg: "ES256", State: latchkey.KeyNext, Private: []byte("n"), CreatedAt: t0.Add(time.Second)}
+	active := &latchkey.SigningKey{ID: "kid-active", Alg: "ES256", State: latchkey.KeyActive, Private: []byte("a"), Sealed: true,
+		CreatedAt: t0, ActivatedAt: t0}
+	old := &latchkey.SigningKey{ID: "kid-old", Alg: "ES256", State: latchkey.KeyRetired, Private: []byte("o"),
+		CreatedAt: t0.Add(-time.Hour), ActivatedAt: t0.Add(-time.Hour), RetiredAt: t0}
+	mustCreateKeys(t, s, next, active, old)
+
+	var seen []string
+	err := s.UpdateSigningKeys(ctx, func(keys []*latchkey.SigningKey) (latchkey.KeyChanges, error) {
+		for _, k := range keys {
+			seen = append(seen, k.ID+":"+string(k.State))
+		}
+		a, n := *keys[1], *keys[0]
+		a.State, a.RetiredAt = latchkey.KeyRetired, t0.Add(time.Minute)
+		n.State, n.ActivatedAt, n.Private, n.Sealed = latchkey.KeyActive, t0.Add(time.Minute), []byte("sealed n"), true
+		return latchkey.KeyChanges{Update: []*latchkey.SigningKey{&a, &n}, Delete: []string{"kid-old"}}, nil
+	})
+	if err != nil {
+		t.Fatalf("UpdateSigningKeys: %v", err)
+	}
+	if want := []string{"kid-next:next", "kid-active:active", "kid-old:retired"}; !slices.Equal(seen, want) {
+		t.Errorf("decide saw %v, want %v (newest first, with states)", seen, want)
+	}
+	keys, err := s.SigningKeys(ctx)
+	if err != nil || len(keys) != 2 {
+		t.Fatalf("SigningKeys after the update = %d keys, %v; want 2", len(keys), err)
+	}
+	n, a := keys[0], keys[1]
+	if n.State != latchkey.KeyActive || !n.Sealed || string(n.Private) != "sealed n" {
+		t.Errorf("promoted key = %+v", n)
+	}
+	checkTime(t, "promoted ActivatedAt", n.ActivatedAt, t0.Add(time.Minute))
+	if a.State != latchkey.KeyRetired || !a.Sealed || string(a.Private) != "a" {
+		t.Errorf("retired key = %+v", a)
+	}
+	checkTime(t, "retired RetiredAt", a.RetiredAt, t0.Add(time.Minute))
+	checkTime(t, "retired ActivatedAt", a.ActivatedAt, t0)
+
+	// Refusals change nothing, even the parts of the change that were fine.
+	errDecide := errors.New("decided against it")
+	extra := &latchkey.SigningKey{ID: "kid-extra", Alg: "ES256", State: latchkey.KeyNext, Private: []byte("x"), CreatedAt: t0}
+	ghost := &latchkey.SigningKey{ID: "kid-ghost", Alg: "ES256", State: latchkey.KeyRetired, Private: []byte("g"), CreatedAt: t0}
+	for _, tc := range []struct {
+		name string
+		ch   latchkey.KeyChanges
+		err  error
+		want error
+	}{
+		{"decide fails", latchkey.KeyChanges{Create: []*latchkey.SigningKey{extra}}, errDecide, errDecide},
+		{"update of a missing key", latchkey.KeyChanges{Create: []*latchkey.SigningKey{extra}, Update: []*latchkey.SigningKey{ghost}}, nil, latchkey.ErrNotFound},
+		{"delete of a missing key", latchkey.KeyChanges{Create: []*latchkey.SigningKey{extra}, Delete: []string{"kid-ghost"}}, nil, latchkey.ErrNotFound},
+		{"duplicate create", latchkey.KeyChanges{Create: []*latchkey.SigningKey{extra, extra}}, nil, latchkey.ErrConflict},
+	} {
+		err := s.UpdateSigningKeys(ctx, func([]*latchkey.SigningKey) (latchkey.KeyChanges, error) { return tc.ch, tc.err })
+		if !errors.Is(err, tc.want) {
+			t.Errorf("%s: %v, want %v", tc.name, err, tc.want)
+		}
+		if keys, err := s.SigningKeys(ctx); err != nil || len(keys) != 2 {
+			t.Errorf("%s: %d keys afterwards, %v; want the 2 from before", tc.name, len(keys), err)
+		}
+	}
+}
+
+// testUpdateSigningKeysConcurrent is replicas starting together on an
+// empty database, and then replicas racing to change keys: each decide
+// sees what the ones before it wrote, so exactly one creates a first key
+// and no change is lost.
+func testUpdateSigningKeysConcurrent(t *testing.T, s latchkey.Store) {
 	const n = 12
-	ids := make([]string, n)
-	errs := make([]error, n)
 	var wg sync.WaitGroup
+	errs := make([]error, n)
 	for i := range n {
 		wg.Go(func() {
-			k, err := s.InitSigningKey(t.Context(), &latchkey.SigningKey{
-				ID: fmt.Sprintf("kid-%02d", i), Alg: "RS256", Private: []byte{byte(i)}, CreatedAt: t0,
+			errs[i] = s.UpdateSigningKeys(t.Context(), func(keys []*latchkey.SigningKey) (latchkey.KeyChanges, error) {
+				var ch latchkey.KeyChanges
+				if !slices.ContainsFunc(keys, func(k *latchkey.SigningKey) bool { return k.State == latchkey.KeyActive }) {
+					ch.Create = append(ch.Create, &latchkey.SigningKey{ID: fmt.Sprintf("first-%02d", i), Alg: "ES256",
+						State: latchkey.KeyActive, Private: []byte{byte(i)}, CreatedAt: t0})
+				}
+				ch.Create = append(ch.Create, &latchkey.SigningKey{ID: fmt.Sprintf("each-%02d", i), Alg: "ES256",
+					State: latchkey.KeyNext, Private: []byte{byte(i)}, CreatedAt: t0.Add(time.Duration(len(keys)) * time.Second)})
+				return ch, nil
 			})
-			errs[i] = err
-			if err == nil {
-				ids[i] = k.ID
-			}
 		})
 	}
 	wg.Wait()
-	for i := range n {
-		if errs[i] != nil {
-			t.Fatalf("caller %d: %v", i, errs[i])
-		}
-		if ids[i] != ids[0] {
-			t.Fatalf("callers got different keys: %v", ids)
+	for i, err := range errs {
+		if err != nil {
+			t.Fatalf("caller %d: %v", i, err)
 		}
 	}
 	keys, err := s.SigningKeys(t.Context())
-	if err != nil || len(keys) != 1 || keys[0].ID != ids[0] {
-		t.Fatalf("SigningKeys = %d keys, %v; want exactly the one every caller got", len(keys), err)
+	if err != nil {
+		t.Fatal(err)
+	}
+	active := 0
+	for _, k := range keys {
+		if k.State == latchkey.KeyActive {
+			active++
+		}
+	}
+	if active != 1 || len(keys) != n+1 {
+		t.Errorf("%d active keys and %d in all; want 1 active and %d in all (one first key, every caller's own)", active, len(keys), n+1)
 	}
 }

@@ -65,8 +65,8 @@ func Run(t *testing.T, open func(t *testing.T) latchkey.Store) {
 
 		{"SigningKeys", testSigningKeys},
 		{"SigningKeyDuplicateID", testSigningKeyDuplicateID},
-		{"InitSigningKey", testInitSigningKey},
-		{"InitSigningKeyConcurrent", testInitSigningKeyConcurrent},
+		{"UpdateSigningKeys", testUpdateSigningKeys},
+		{"UpdateSigningKeysConcurrent", testUpdateSigningKeysConcurrent},
 
 		{"TimesRoundTripInUTC", testTimesRoundTripInUTC},
 		{"ZeroTimesRoundTrip", testZeroTimesRoundTrip},

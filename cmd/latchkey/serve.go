@@ -15,20 +15,23 @@ import (
 )
 
 func cmdServe(ctx context.Context, args []string, e env) error {
-	cfg, _, err := loadConfig("serve", authSettings, args, e.getenv, e.stderr)
+	cfg, _, err := loadConfig(serveCmd, args, e, nil)
 	if err != nil {
 		return err
 	}
 	logger := newLogger(e.stderr, cfg.LogLevel)
+	// Listening comes first: with port 0, the issuer is known only then.
+	ln, err := listen("LATCHKEY_ADDR", cfg.Addr)
+	if err != nil {
+		return err
+	}
+	defer ln.Close()
+	cfg.listenedOn(ln.Addr())
 	auth, err := newAuth(ctx, cfg, logger)
 	if err != nil {
 		return err
 	}
 	defer auth.close()
-	ln, err := listen("LATCHKEY_ADDR", cfg.Addr)
-	if err != nil {
-		return err
-	}
 	if e.ready != nil {
 		e.ready(map[string]string{"auth": ln.Addr().String()})
 	}
@@ -38,7 +41,6 @@ func cmdServe(ctx context.Context, args []string, e env) error {
 // authServer is the assembled auth server and what must be closed after it.
 type authServer struct {
 	svc     *latchkey.Service
-	keys    *latchkey.Keys
 	handler http.Handler
 	close   func()
 }
@@ -68,30 +70,44 @@ func newAuth(ctx context.Context, cfg *config, logger *slog.Logger) (*authServer
 		store.Close()
 		return nil, err
 	}
-	sweepCtx, stopSweep := context.WithCancel(context.Background())
-	go sweepSessions(sweepCtx, store, logger)
-	return &authServer{svc: svc, keys: keys, handler: h, close: func() {
+	sweepCtx, stopSweep := context.WithCancel(ctx)
+	swept := make(chan struct{})
+	go func() {
+		defer close(swept)
+		sweepSessions(sweepCtx, sweepInterval, svc.SweepSessions, logger)
+	}()
+	// Rotations made by another replica or the CLI are in force here
+	// within keyRefresh.
+	go keys.Run(sweepCtx, keyRefresh)
+	return &authServer{svc: svc, handler: h, close: func() {
+		// A sweep in progress finishes before its store goes away.
 		stopSweep()
+		<-swept
 		store.Close()
 	}}, nil
 }
 
+// keyRefresh is how often the auth server rereads its signing keys.
+const keyRefresh = 2 * time.Second
+
 // newService loads the keys (generating one on first start) and builds the
 // Service from the configuration.
-func newService(ctx context.Context, cfg *config, store latchkey.Store, logger *slog.Logger) (*latchkey.Service, *latchkey.Keys, error) {
-	var keys *latchkey.Keys
+func newService(ctx context.Context, cfg *config, store latchkey.Store, logger *slog.Logger) (*latchkey.Service, *latchkey.KeyRing, error) {
+	var keys *latchkey.KeyRing
 	var err error
 	if cfg.Secret != nil {
-		keys, err = latchkey.SharedSecretKeys(cfg.Secret)
+		keys, err = latchkey.SharedSecretKeyRing(cfg.Secret, nil)
 	} else {
-		keys, err = latchkey.LoadKeys(ctx, store, cfg.SigningAlg, time.Now())
+		keys, err = latchkey.NewKeyRing(ctx, latchkey.KeyRingConfig{
+			Store: store, Alg: cfg.SigningAlg, AccessTTL: cfg.AccessTTL, Logger: logger,
+		})
 	}
 	if err != nil {
 		return nil, nil, err
 	}
 	svc, err := latchkey.NewService(latchkey.Config{
 		Store:              store,
-		Signer:             keys.Signer,
+		Signer:             keys,
 		Logger:             logger,
 		Issuer:             cfg.Issuer,
 		Audience:           cfg.Audience,
@@ -116,21 +132,30 @@ func openStore(ctx context.Context, dbURL string) (latchkey.Store, error) {
 	return st, nil
 }
 
-// sweepSessions deletes expired sessions hourly so that the table holds
-// only what can still be used or recognised as reuse.
-func sweepSessions(ctx context.Context, store latchkey.Store, logger *slog.Logger) {
-	t := time.NewTicker(time.Hour)
+// sweepInterval is how often the auth server deletes the sessions that
+// expired more than latchkey.SessionRetention ago.
+const sweepInterval = time.Hour
+
+// sweepSessions runs sweep every interval until ctx is done, so that the
+// session table holds only what can still be used or recognised as reuse.
+// A failed sweep is logged and retried at the next tick: the rows it
+// leaves are dead, only kept longer.
+func sweepSessions(ctx context.Context, interval time.Duration, sweep func(context.Context) (int, error), logger *slog.Logger) {
+	t := time.NewTicker(interval)
 	defer t.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			// A day's margin keeps recently expired chains recognisable.
-			n, err := store.DeleteExpiredSessions(ctx, time.Now().Add(-24*time.Hour))
-			if err != nil {
+			if ctx.Err() != nil {
+				return // a tick that raced the cancellation starts nothing
+			}
+			n, err := sweep(ctx)
+			switch {
+			case err != nil && ctx.Err() == nil:
 				logger.Warn("sweep expired sessions", "err", err)
-			} else if n > 0 {
+			case n > 0:
 				logger.Info("swept expired sessions", "count", n)
 			}
 		}
