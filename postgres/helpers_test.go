@@ -35,13 +35,18 @@ func randomName(prefix string) string {
 // created, and drops it (with everything in it) when the test ends.
 func newTestSchema(tb testing.TB) string {
 	tb.Helper()
-	schema := randomName("latchkey_test_")
+	return newNamedTestSchema(tb, randomName("latchkey_test_"))
+}
+
+// newNamedTestSchema is newTestSchema for a name of the caller's choice.
+func newNamedTestSchema(tb testing.TB, schema string) string {
+	tb.Helper()
 	admin := newAdminConn(tb, testURL(tb))
 	tb.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
-		if _, err := admin.Exec(ctx, `DROP SCHEMA IF EXISTS `+schema+` CASCADE`); err != nil {
-			tb.Errorf("drop schema %s: %v", schema, err)
+		if _, err := admin.Exec(ctx, `DROP SCHEMA IF EXISTS `+pgx.Identifier{schema}.Sanitize()+` CASCADE`); err != nil {
+			tb.Errorf("drop schema %q: %v", schema, err)
 		}
 	})
 	return schema

@@ -190,6 +190,27 @@ func TestSchemaTooNew(t *testing.T) {
 	}
 }
 
+// TestSchemaNameQuoted puts Latchkey in a schema whose name needs quoting
+// (upper case, a space, a double quote), through the first Open, which
+// creates it, and a second, which finds it migrated.
+func TestSchemaNameQuoted(t *testing.T) {
+	schema := newNamedTestSchema(t, randomName(`Latchkey "Auth" `))
+	cfg := Config{URL: testURL(t), Schema: schema}
+	s := mustOpen(t, cfg)
+	if err := s.CreateUser(t.Context(), &latchkey.User{ID: "u1", Username: "alice", Role: latchkey.RoleMember, PasswordHash: "h", CreatedAt: t0}); err != nil {
+		t.Fatal(err)
+	}
+	again := mustOpen(t, cfg)
+	if _, err := again.UserByUsername(t.Context(), "ALICE"); err != nil {
+		t.Fatalf("UserByUsername through the second Store: %v", err)
+	}
+	var n int
+	if err := newAdminConn(t, testURL(t)).QueryRow(t.Context(),
+		`SELECT count(*) FROM `+pgx.Identifier{schema, "users"}.Sanitize()).Scan(&n); err != nil || n != 1 {
+		t.Errorf("users in %q: %d, %v; want 1", schema, n, err)
+	}
+}
+
 // TestReopenNeedsNoDDL opens a migrated schema as a role that may read and
 // write its tables but not create anything: a restart must not need DDL.
 func TestReopenNeedsNoDDL(t *testing.T) {
