@@ -13,7 +13,7 @@ import (
 )
 
 func cmdBooks(ctx context.Context, args []string, e env) error {
-	cfg, _, err := loadConfig("books", booksSettings, args, e.getenv, e.stderr)
+	cfg, _, err := loadConfig(booksCmd, args, e, nil)
 	if err != nil {
 		return err
 	}
@@ -93,5 +93,5 @@ func newBooks(ctx context.Context, cfg *config, keys token.KeySource, ready func
 		store.Close()
 		return nil, err
 	}
-	return &booksServer{handler: server.AccessLog(logger, h), close: func() { store.Close() }}, nil
+	return &booksServer{handler: server.AccessLog(logger, nil, h), close: func() { store.Close() }}, nil
 }

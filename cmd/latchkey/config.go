@@ -5,8 +5,10 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net"
 	"net/url"
 	"os"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -18,7 +20,7 @@ import (
 	"github.com/latchkey-dev/latchkey/token"
 )
 
-// config is every setting of the contract's configuration table, parsed.
+// config is every setting Latchkey implements, parsed.
 type config struct {
 	Addr             string
 	BooksAddr        string
@@ -38,6 +40,10 @@ type config struct {
 	AuthURL          string
 	CORSOrigins      []string
 	LogLevel         string
+
+	// Which values were derived rather than given, so that listenedOn can
+	// put in the port a listener on port 0 really got.
+	issuerFromAddr, authURLFromAddr, corsFromIssuer bool
 }
 
 // setting is one row of the configuration table: its variable, the flag of
@@ -54,16 +60,19 @@ type setting struct {
 // dataDir is where the default SQLite files live.
 const dataDir = "latchkey-data"
 
+// defaultOrigin is where the contract puts the auth server.
+const defaultOrigin = "http://localhost:3000"
+
 var settings = []setting{
-	{env: "LATCHKEY_ADDR", flag: "addr", def: ":3000", usage: "auth server listen address",
-		parse: func(c *config, v string) error { c.Addr = v; return nonEmpty(v) }},
+	{env: "LATCHKEY_ADDR", flag: "addr", def: ":3000", usage: "auth server listen address; when given, also the default of LATCHKEY_ISSUER and LATCHKEY_AUTH_URL",
+		parse: func(c *config, v string) error { c.Addr = v; return checkAddr(v) }},
 	{env: "LATCHKEY_BOOKS_ADDR", flag: "books-addr", def: ":4000", usage: "books server listen address",
-		parse: func(c *config, v string) error { c.BooksAddr = v; return nonEmpty(v) }},
-	{env: "LATCHKEY_DATABASE_URL", flag: "database-url", def: "sqlite:" + dataDir + "/latchkey.db", usage: "auth database: sqlite:PATH or postgres://...",
+		parse: func(c *config, v string) error { c.BooksAddr = v; return checkAddr(v) }},
+	{env: "LATCHKEY_DATABASE_URL", flag: "database-url", def: "sqlite:" + dataDir + "/latchkey.db", usage: "auth database: sqlite:PATH",
 		parse: func(c *config, v string) error { c.DatabaseURL = v; return checkDatabaseURL(v) }},
 	{env: "LATCHKEY_BOOKS_DATABASE_URL", flag: "books-database-url", def: "sqlite:" + dataDir + "/books.db", usage: "books database: sqlite:PATH",
 		parse: func(c *config, v string) error { c.BooksDatabaseURL = v; return checkDatabaseURL(v) }},
-	{env: "LATCHKEY_ISSUER", flag: "issuer", def: "http://localhost:3000", usage: "iss of issued tokens and base URL of discovery",
+	{env: "LATCHKEY_ISSUER", flag: "issuer", def: defaultOrigin, usage: "iss of issued tokens and base URL of discovery (default: from LATCHKEY_ADDR when that is given)",
 		parse: func(c *config, v string) error { c.Issuer = strings.TrimRight(v, "/"); return checkHTTPURL(v) }},
 	{env: "LATCHKEY_AUDIENCE", flag: "audience", def: "latchkey", usage: "aud of issued tokens, required by verifiers",
 		parse: func(c *config, v string) error { c.Audience = v; return nonEmpty(v) }},
@@ -87,13 +96,13 @@ var settings = []setting{
 			c.Secret = []byte(v)
 			return nil
 		}},
-	{env: "LATCHKEY_ACCESS_TTL", flag: "access-ttl", def: "15m", usage: "access token lifetime",
+	{env: "LATCHKEY_ACCESS_TTL", flag: "access-ttl", def: formatDuration(latchkey.DefaultAccessTTL), usage: "access token lifetime",
 		parse: func(c *config, v string) (err error) { c.AccessTTL, err = parseDuration(v, false); return }},
-	{env: "LATCHKEY_REFRESH_IDLE_TTL", flag: "refresh-idle-ttl", def: "7d", usage: "refresh token lifetime since last use",
+	{env: "LATCHKEY_REFRESH_IDLE_TTL", flag: "refresh-idle-ttl", def: formatDuration(latchkey.DefaultRefreshIdleTTL), usage: "refresh token lifetime since last use",
 		parse: func(c *config, v string) (err error) { c.RefreshIdleTTL, err = parseDuration(v, false); return }},
-	{env: "LATCHKEY_SESSION_MAX_AGE", flag: "session-max-age", def: "30d", usage: "absolute session lifetime",
+	{env: "LATCHKEY_SESSION_MAX_AGE", flag: "session-max-age", def: formatDuration(latchkey.DefaultSessionMaxAge), usage: "absolute session lifetime",
 		parse: func(c *config, v string) (err error) { c.SessionMaxAge, err = parseDuration(v, false); return }},
-	{env: "LATCHKEY_REFRESH_REUSE_GRACE", flag: "refresh-reuse-grace", def: "10s", usage: "grace window for a retired refresh token; 0 disables",
+	{env: "LATCHKEY_REFRESH_REUSE_GRACE", flag: "refresh-reuse-grace", def: formatDuration(latchkey.DefaultReuseGrace), usage: "grace window for a retired refresh token; 0 disables",
 		parse: func(c *config, v string) (err error) { c.ReuseGrace, err = parseDuration(v, true); return }},
 	{env: "LATCHKEY_REGISTRATION", flag: "registration", def: "open", usage: "open or closed",
 		parse: func(c *config, v string) error {
@@ -108,7 +117,7 @@ var settings = []setting{
 		parse: func(c *config, v string) error { c.AdminUsername = v; return nil }},
 	{env: "LATCHKEY_ADMIN_PASSWORD", flag: "admin-password", usage: "password of LATCHKEY_ADMIN_USERNAME (prefer the environment)",
 		parse: func(c *config, v string) error { c.AdminPassword = v; return nil }},
-	{env: "LATCHKEY_AUTH_URL", flag: "auth-url", def: "http://localhost:3000", usage: "where the books server finds the auth server's JWKS",
+	{env: "LATCHKEY_AUTH_URL", flag: "auth-url", def: defaultOrigin, usage: "where the books server finds the auth server's JWKS (default: from LATCHKEY_ADDR when that is given)",
 		parse: func(c *config, v string) error { c.AuthURL = strings.TrimRight(v, "/"); return checkHTTPURL(v) }},
 	{env: "LATCHKEY_CORS_ORIGINS", flag: "cors-origins", usage: "comma-separated origins allowed to call the books server from a browser (default: the issuer's origin)",
 		parse: func(c *config, v string) error {
@@ -133,33 +142,30 @@ var settings = []setting{
 		}},
 }
 
-// loadConfig parses the settings named in which: flags in args win over the
+// loadConfig parses the settings cmd reads: flags in args win over the
 // environment, which wins over a .env file in the working directory, which
 // wins over the defaults. A bad value is an exit-2 error naming its
-// variable. It returns the remaining arguments.
-func loadConfig(name string, which []string, args []string, getenv func(string) string, stderr io.Writer) (*config, []string, error) {
-	fs := flag.NewFlagSet("latchkey "+name, flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	chosen := make([]setting, 0, len(which))
+// variable. own, when not nil, adds the command's own flags, which are not
+// settings. loadConfig returns the remaining arguments.
+func loadConfig(cmd command, args []string, e env, own func(*flag.FlagSet)) (*config, []string, error) {
+	fs := flag.NewFlagSet("latchkey "+cmd.name, flag.ContinueOnError)
+	fs.SetOutput(e.stderr)
+	if own != nil {
+		own(fs)
+	}
+	chosen := make([]setting, 0, len(cmd.settings))
 	flags := make(map[string]*string)
 	for _, s := range settings {
-		if !contains(which, s.env) {
+		if !slices.Contains(cmd.settings, s.env) {
 			continue
 		}
-		chosen = append(chosen, s)
-		usage := s.usage + " (env " + s.env + ")"
-		flags[s.env] = fs.String(s.flag, "", usage)
-	}
-	fs.Usage = func() {
-		fmt.Fprintf(stderr, "Usage: latchkey %s [flags]\n\n%s\n\nFlags (each also an environment variable; flag > environment > .env > default):\n", name, commandHelp[name])
-		fs.PrintDefaults()
-		fmt.Fprintln(stderr, "\nDefaults:")
-		for _, s := range chosen {
-			if s.def != "" {
-				fmt.Fprintf(stderr, "  %s=%s\n", s.env, s.def)
-			}
+		if d, ok := cmd.defaults[s.env]; ok {
+			s.def = d
 		}
+		chosen = append(chosen, s)
+		flags[s.env] = fs.String(s.flag, "", s.usage+" (env "+s.env+")")
 	}
+	fs.Usage = func() { printCommandUsage(e.stderr, cmd, fs, chosen) }
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return nil, nil, errHelp
@@ -173,23 +179,38 @@ func loadConfig(name string, which []string, args []string, getenv func(string) 
 	if err != nil {
 		return nil, nil, usageErr(".env: %v", err)
 	}
+	var environ []string
+	if e.environ != nil {
+		environ = e.environ()
+	}
+	for _, w := range unknownKeyWarnings(dotenv, environ) {
+		fmt.Fprintln(e.stderr, "latchkey: warning:", w)
+	}
+
+	// Every setting gets at least its default, so that a command reading
+	// only a few still has a complete config to build a Service from.
 	c := &config{}
-	for _, s := range chosen {
+	given := map[string]bool{}
+	for _, s := range settings {
 		v, from := s.def, "default"
-		if d, ok := lookup(dotenv, s); ok {
-			v, from = d, ".env"
-		}
-		if e, ok := lookupEnv(getenv, s); ok {
-			v, from = e, "environment"
-		}
-		if setFlags[s.flag] {
-			v, from = *flags[s.env], "flag -"+s.flag
+		if i := slices.IndexFunc(chosen, func(ch setting) bool { return ch.env == s.env }); i >= 0 {
+			v = chosen[i].def
+			if d, ok := lookup(dotenv, s); ok {
+				v, from = d, ".env"
+			}
+			if ev, ok := lookupEnv(e.getenv, s); ok {
+				v, from = ev, "environment"
+			}
+			if setFlags[s.flag] {
+				v, from = *flags[s.env], "flag -"+s.flag
+			}
+			given[s.env] = from != "default"
 		}
 		if err := s.parse(c, strings.TrimSpace(v)); err != nil {
 			return nil, nil, usageErr("%s (%s): %v", s.env, from, err)
 		}
 	}
-	if (c.AdminUsername == "") != (c.AdminPassword == "") && contains(which, "LATCHKEY_ADMIN_USERNAME") {
+	if (c.AdminUsername == "") != (c.AdminPassword == "") && slices.Contains(cmd.settings, "LATCHKEY_ADMIN_USERNAME") {
 		return nil, nil, usageErr("LATCHKEY_ADMIN_USERNAME and LATCHKEY_ADMIN_PASSWORD must be set together")
 	}
 	if c.AdminUsername != "" {
@@ -202,14 +223,88 @@ func loadConfig(name string, which []string, args []string, getenv func(string) 
 	}
 	if c.Secret != nil {
 		c.SigningAlg = token.HS256
-	} else if c.SigningAlg == token.HS256 && contains(which, "ACCESS_TOKEN_SECRET") {
+	} else if c.SigningAlg == token.HS256 && slices.Contains(cmd.settings, "ACCESS_TOKEN_SECRET") {
 		return nil, nil, usageErr("LATCHKEY_SIGNING_ALG: HS256 needs ACCESS_TOKEN_SECRET")
 	}
-	if len(c.CORSOrigins) == 0 && c.Issuer != "" {
+	// Moving the auth server to another port must not leave its tokens
+	// naming the old one, nor the books server looking for keys there.
+	if given["LATCHKEY_ADDR"] {
+		origin, err := originOf(c.Addr, "")
+		if err != nil {
+			return nil, nil, usageErr("LATCHKEY_ADDR: %v", err)
+		}
+		if !given["LATCHKEY_ISSUER"] {
+			c.Issuer, c.issuerFromAddr = origin, true
+		}
+		if !given["LATCHKEY_AUTH_URL"] {
+			c.AuthURL, c.authURLFromAddr = origin, true
+		}
+	}
+	if len(c.CORSOrigins) == 0 {
 		u, _ := url.Parse(c.Issuer)
-		c.CORSOrigins = []string{u.Scheme + "://" + u.Host}
+		c.CORSOrigins, c.corsFromIssuer = []string{u.Scheme + "://" + u.Host}, true
 	}
 	return c, fs.Args(), nil
+}
+
+// listenedOn completes, once the auth server listens at a, the values
+// derived from an LATCHKEY_ADDR with port 0, which only the listener knows.
+func (c *config) listenedOn(a net.Addr) {
+	if _, port, err := net.SplitHostPort(c.Addr); err != nil || port != "0" {
+		return
+	}
+	_, port, err := net.SplitHostPort(a.String())
+	if err != nil {
+		return
+	}
+	origin, err := originOf(c.Addr, port)
+	if err != nil {
+		return
+	}
+	if c.issuerFromAddr {
+		c.Issuer = origin
+		if c.corsFromIssuer {
+			c.CORSOrigins = []string{origin}
+		}
+	}
+	if c.authURLFromAddr {
+		c.AuthURL = origin
+	}
+}
+
+// originOf is the URL at which a server listening on addr is reached from
+// this machine: localhost when it listens on every interface, else the
+// host as given. A port other than "" replaces the address's own.
+func originOf(addr, port string) (string, error) {
+	host, p, err := net.SplitHostPort(addr)
+	if err != nil {
+		return "", err
+	}
+	if port == "" {
+		port = p
+	}
+	if ip := net.ParseIP(host); host == "" || ip != nil && ip.IsUnspecified() {
+		host = "localhost"
+	}
+	origin := "http://" + net.JoinHostPort(host, port)
+	if err := checkHTTPURL(origin); err != nil {
+		return "", err
+	}
+	return origin, nil
+}
+
+// printCommandUsage is the -h of a command: what it does, its own flags and
+// settings, and the defaults that apply to it.
+func printCommandUsage(w io.Writer, cmd command, fs *flag.FlagSet, chosen []setting) {
+	fmt.Fprintf(w, "Usage: latchkey %s %s\n\n%s\n\n", cmd.name, cmd.args, cmd.help)
+	fmt.Fprintln(w, "Flags (a setting's flag is also an environment variable; flag > environment > .env > default):")
+	fs.PrintDefaults()
+	fmt.Fprintln(w, "\nDefaults:")
+	for _, s := range chosen {
+		if s.def != "" {
+			fmt.Fprintf(w, "  %s=%s\n", s.env, s.def)
+		}
+	}
 }
 
 // errHelp reports that usage was printed on request.
@@ -244,18 +339,18 @@ func readDotEnv(path string) (map[string]string, error) {
 	return m, err
 }
 
-func contains(list []string, v string) bool {
-	for _, s := range list {
-		if s == v {
-			return true
-		}
-	}
-	return false
-}
-
 func nonEmpty(v string) error {
 	if v == "" {
 		return errors.New("must not be empty")
+	}
+	return nil
+}
+
+// checkAddr wants host:port, the form net.Listen takes and the issuer is
+// derived from; the host may be empty, for every interface.
+func checkAddr(v string) error {
+	if _, _, err := net.SplitHostPort(v); err != nil {
+		return fmt.Errorf("want host:port or :port, got %q", v)
 	}
 	return nil
 }
@@ -280,6 +375,24 @@ func parseDuration(v string, zeroOK bool) (time.Duration, error) {
 		return 0, fmt.Errorf("duration %q must be positive", v)
 	}
 	return d, nil
+}
+
+// formatDuration writes d as the settings are written, so that a default
+// shown by -h is one a user can type: whole days as 7d, else Go's form
+// without its zero units (15m, not 15m0s).
+func formatDuration(d time.Duration) string {
+	const day = 24 * time.Hour
+	if d >= day && d%day == 0 {
+		return strconv.FormatInt(int64(d/day), 10) + "d"
+	}
+	s := d.String()
+	if strings.HasSuffix(s, "m0s") {
+		s = strings.TrimSuffix(s, "0s")
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = strings.TrimSuffix(s, "0m")
+	}
+	return s
 }
 
 func checkHTTPURL(v string) error {

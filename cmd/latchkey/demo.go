@@ -19,11 +19,24 @@ var demoUsers = []struct {
 }
 
 func cmdDemo(ctx context.Context, args []string, e env) error {
-	cfg, _, err := loadConfig("demo", demoSettings, args, e.getenv, e.stderr)
+	cfg, _, err := loadConfig(demoCmd, args, e, nil)
 	if err != nil {
 		return err
 	}
 	logger := newLogger(e.stderr, cfg.LogLevel)
+
+	// Listening comes first: with port 0, the issuer is known only then.
+	authLn, err := listen("LATCHKEY_ADDR", cfg.Addr)
+	if err != nil {
+		return err
+	}
+	defer authLn.Close()
+	booksLn, err := listen("LATCHKEY_BOOKS_ADDR", cfg.BooksAddr)
+	if err != nil {
+		return err
+	}
+	defer booksLn.Close()
+	cfg.listenedOn(authLn.Addr())
 
 	auth, err := newAuth(ctx, cfg, logger)
 	if err != nil {
@@ -35,30 +48,18 @@ func cmdDemo(ctx context.Context, args []string, e env) error {
 			return fmt.Errorf("demo user %s: %w", u.username, err)
 		}
 	}
-	authLn, err := listen("LATCHKEY_ADDR", cfg.Addr)
-	if err != nil {
-		return err
-	}
 	// The books server fetches the JWKS over HTTP exactly as it would from
 	// a separate auth server, at the address the auth server really got.
-	_, port, _ := net.SplitHostPort(authLn.Addr().String())
-	jwksBase := "http://127.0.0.1:" + port
+	jwksBase := dialable(authLn.Addr())
 	keys, ready, err := booksKeys(cfg, &jwksBase)
 	if err != nil {
-		authLn.Close()
 		return err
 	}
 	b, err := newBooks(ctx, cfg, keys, ready, logger.With("server", "books"), true)
 	if err != nil {
-		authLn.Close()
 		return err
 	}
 	defer b.close()
-	booksLn, err := listen("LATCHKEY_BOOKS_ADDR", cfg.BooksAddr)
-	if err != nil {
-		authLn.Close()
-		return err
-	}
 	if e.ready != nil {
 		e.ready(map[string]string{"auth": authLn.Addr().String(), "books": booksLn.Addr().String()})
 	}
@@ -87,6 +88,19 @@ func browsable(a net.Addr) string {
 	}
 	if ip := net.ParseIP(host); ip == nil || ip.IsUnspecified() {
 		host = "localhost"
+	}
+	return "http://" + net.JoinHostPort(host, port)
+}
+
+// dialable is a URL at which this process reaches its own listener at a:
+// loopback when it listens on every interface, else its own address.
+func dialable(a net.Addr) string {
+	host, port, err := net.SplitHostPort(a.String())
+	if err != nil {
+		return "http://" + a.String()
+	}
+	if ip := net.ParseIP(host); ip == nil || ip.IsUnspecified() {
+		host = "127.0.0.1"
 	}
 	return "http://" + net.JoinHostPort(host, port)
 }

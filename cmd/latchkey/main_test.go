@@ -8,7 +8,10 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"regexp"
+	"runtime/debug"
 	"strings"
 	"sync"
 	"testing"
@@ -187,7 +190,10 @@ func TestTutorialFlow(t *testing.T) {
 // on the same data directory.
 func TestRestartKeepsSessionsKeysAndBooks(t *testing.T) {
 	dir := t.TempDir()
-	authURL, booksURL, stop := startDemo(t, dir, nil)
+	// The issuer is fixed, as in production: on port 0 it would otherwise
+	// follow the port, which changes with every start.
+	fixed := map[string]string{"LATCHKEY_ISSUER": "http://localhost:3000"}
+	authURL, booksURL, stop := startDemo(t, dir, fixed)
 	access, refresh := loginAs(t, authURL, "john", "password123admin")
 	book := map[string]any{"author": "A", "title": "Persisted", "pages": 10, "year": -300}
 	if st, b := call(t, "POST", booksURL+"/books", access, book); st != 201 {
@@ -195,7 +201,7 @@ func TestRestartKeepsSessionsKeysAndBooks(t *testing.T) {
 	}
 	stop()
 
-	authURL, booksURL, _ = startDemo(t, dir, nil)
+	authURL, booksURL, _ = startDemo(t, dir, fixed)
 	// The old access token still verifies: the signing key persisted.
 	st, b := call(t, "GET", booksURL+"/books", access, nil)
 	if st != 200 || !bytes.Contains(b, []byte("Persisted")) {
@@ -278,13 +284,13 @@ func TestConfigPrecedence(t *testing.T) {
 	t.Cleanup(func() { os.Chdir(wd) })
 	os.Chdir(dir)
 	os.WriteFile(".env", []byte("LATCHKEY_ACCESS_TTL=1h\nLATCHKEY_AUDIENCE=from-dotenv\nLATCHKEY_ISSUER=https://dotenv.example\n"), 0o600)
-	cfg, _, err := loadConfig("serve", authSettings, []string{"--issuer", "https://flag.example"},
-		func(k string) string {
+	cfg, _, err := loadConfig(serveCmd, []string{"--issuer", "https://flag.example"}, env{
+		getenv: func(k string) string {
 			if k == "LATCHKEY_AUDIENCE" {
 				return "from-env"
 			}
 			return ""
-		}, io.Discard)
+		}, stderr: io.Discard}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -356,5 +362,67 @@ func TestSecretAndVersion(t *testing.T) {
 	}
 	if code := exitCode(runEnv(context.Background(), []string{"latchkey", "serve", "-h"}, e), io.Discard); code != 0 {
 		t.Errorf("serve -h exit %d", code)
+	}
+
+	out.Reset()
+	if err := runEnv(context.Background(), []string{"latchkey", "version"}, e); err != nil {
+		t.Fatal(err)
+	}
+	bi, _ := debug.ReadBuildInfo()
+	if got, want := out.String(), "latchkey "+versionOf("", bi)+"\n"; got != want {
+		t.Errorf("version printed %q, want %q", got, want)
+	}
+	if !versionLine.MatchString(out.String()) {
+		t.Errorf("version printed %q, want a module version, dev-COMMIT or dev", out.String())
+	}
+}
+
+// versionLine is what `latchkey version` may print.
+var versionLine = regexp.MustCompile(`^latchkey (v[0-9]+\.[0-9]+\.[0-9]+\S*|dev-[0-9a-f]{12}(\+dirty)?|dev)\n$`)
+
+func TestVersionOf(t *testing.T) {
+	vcs := func(rev, modified string) []debug.BuildSetting {
+		return []debug.BuildSetting{{Key: "vcs", Value: "git"}, {Key: "vcs.revision", Value: rev}, {Key: "vcs.modified", Value: modified}}
+	}
+	const rev = "0123456789abcdef0123456789abcdef01234567"
+	for _, tc := range []struct {
+		name    string
+		stamped string
+		bi      *debug.BuildInfo
+		want    string
+	}{
+		{"no build info", "", nil, "dev"},
+		{"stamped wins", "v1.2.3", &debug.BuildInfo{Main: debug.Module{Version: "v1.0.0"}}, "v1.2.3"},
+		{"stamped without build info", "v1.2.3", nil, "v1.2.3"},
+		{"go install @version", "", &debug.BuildInfo{Main: debug.Module{Version: "v1.4.0"}}, "v1.4.0"},
+		{"pseudo-version from the checkout", "", &debug.BuildInfo{Main: debug.Module{Version: "v0.0.0-20261201120000-0123456789ab+dirty"}}, "v0.0.0-20261201120000-0123456789ab+dirty"},
+		{"devel with a VCS stamp", "", &debug.BuildInfo{Main: debug.Module{Version: "(devel)"}, Settings: vcs(rev, "false")}, "dev-0123456789ab"},
+		{"devel, modified tree", "", &debug.BuildInfo{Main: debug.Module{Version: "(devel)"}, Settings: vcs(rev, "true")}, "dev-0123456789ab+dirty"},
+		{"-buildvcs=false", "", &debug.BuildInfo{Main: debug.Module{Version: "(devel)"}}, "dev"},
+		{"short revision ignored", "", &debug.BuildInfo{Settings: vcs("abc", "false")}, "dev"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := versionOf(tc.stamped, tc.bi); got != tc.want {
+				t.Errorf("versionOf = %q, want %q", got, tc.want)
+			}
+			if !versionLine.MatchString("latchkey " + tc.want + "\n") {
+				t.Errorf("%q does not match the version line's pattern", tc.want)
+			}
+		})
+	}
+}
+
+// TestVersionStamp: the version a release build sets at link time is what
+// the binary prints, whatever the toolchain could record.
+func TestVersionStamp(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the binary")
+	}
+	out, err := exec.Command(buildBinary(t), "version").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(out) != "latchkey "+testBuildVersion+"\n" {
+		t.Errorf("version printed %q, want %q", out, "latchkey "+testBuildVersion)
 	}
 }

@@ -13,39 +13,60 @@ import (
 // commands exactly as main does.
 type env struct {
 	getenv func(string) string
-	stdin  io.Reader
-	stdout io.Writer
-	stderr io.Writer
+	// environ lists the environment as KEY=value, to find misspelt
+	// settings; nil means there is nothing to check.
+	environ func() []string
+	stdin   io.Reader
+	stdout  io.Writer
+	stderr  io.Writer
 	// ready, when set, is told the addresses the servers listen on; tests
 	// use it to learn the ports of servers started on 127.0.0.1:0.
 	ready func(addrs map[string]string)
 }
 
-var commandHelp = map[string]string{
-	"serve":   "Run the auth server: register, login, token refresh, logout, keys.",
-	"books":   "Run the books resource server, verifying access tokens from the auth server's JWKS or a shared secret.",
-	"demo":    "Run the auth and books servers in one process with demo users (john/password123admin, anna/password123member)\nand the three seed books; data under ./" + dataDir + "/.",
-	"user":    "Manage users: latchkey user add [--role admin|member] USERNAME (password from a prompt or stdin).",
-	"secret":  "Print a new 64-byte random shared secret as hex, for ACCESS_TOKEN_SECRET.",
-	"version": "Print the version.",
+// command describes a subcommand that reads settings.
+type command struct {
+	name     string // as typed after latchkey: "serve", "user add"
+	args     string // what follows the name in its usage line
+	help     string
+	settings []string          // the variables it reads
+	defaults map[string]string // where its defaults differ from the table
 }
 
-// Settings each command reads.
 var (
-	authSettings = []string{"LATCHKEY_ADDR", "LATCHKEY_DATABASE_URL", "LATCHKEY_ISSUER", "LATCHKEY_AUDIENCE",
-		"LATCHKEY_SIGNING_ALG", "ACCESS_TOKEN_SECRET", "LATCHKEY_ACCESS_TTL", "LATCHKEY_REFRESH_IDLE_TTL",
-		"LATCHKEY_SESSION_MAX_AGE", "LATCHKEY_REFRESH_REUSE_GRACE", "LATCHKEY_REGISTRATION",
-		"LATCHKEY_ADMIN_USERNAME", "LATCHKEY_ADMIN_PASSWORD", "LATCHKEY_LOG_LEVEL"}
-	booksSettings = []string{"LATCHKEY_BOOKS_ADDR", "LATCHKEY_BOOKS_DATABASE_URL", "LATCHKEY_ISSUER",
-		"LATCHKEY_AUDIENCE", "ACCESS_TOKEN_SECRET", "LATCHKEY_AUTH_URL", "LATCHKEY_CORS_ORIGINS", "LATCHKEY_LOG_LEVEL"}
-	demoSettings = append(append([]string{}, authSettings...), "LATCHKEY_BOOKS_ADDR", "LATCHKEY_BOOKS_DATABASE_URL",
-		"LATCHKEY_CORS_ORIGINS")
-	userSettings = []string{"LATCHKEY_DATABASE_URL", "LATCHKEY_ISSUER", "LATCHKEY_AUDIENCE", "LATCHKEY_SIGNING_ALG", "ACCESS_TOKEN_SECRET", "LATCHKEY_LOG_LEVEL"}
+	serveCmd = command{name: "serve", args: "[flags]",
+		help: "Run the auth server: register, login, token refresh, logout, keys.",
+		settings: []string{"LATCHKEY_ADDR", "LATCHKEY_DATABASE_URL", "LATCHKEY_ISSUER", "LATCHKEY_AUDIENCE",
+			"LATCHKEY_SIGNING_ALG", "ACCESS_TOKEN_SECRET", "LATCHKEY_ACCESS_TTL", "LATCHKEY_REFRESH_IDLE_TTL",
+			"LATCHKEY_SESSION_MAX_AGE", "LATCHKEY_REFRESH_REUSE_GRACE", "LATCHKEY_REGISTRATION",
+			"LATCHKEY_ADMIN_USERNAME", "LATCHKEY_ADMIN_PASSWORD", "LATCHKEY_LOG_LEVEL"}}
+	// The books server reads LATCHKEY_ADDR only to find the auth server
+	// where a shared .env moved it.
+	booksCmd = command{name: "books", args: "[flags]",
+		help: "Run the books resource server, verifying access tokens from the auth server's JWKS or a shared secret.",
+		settings: []string{"LATCHKEY_BOOKS_ADDR", "LATCHKEY_BOOKS_DATABASE_URL", "LATCHKEY_ADDR", "LATCHKEY_ISSUER",
+			"LATCHKEY_AUDIENCE", "ACCESS_TOKEN_SECRET", "LATCHKEY_AUTH_URL", "LATCHKEY_CORS_ORIGINS", "LATCHKEY_LOG_LEVEL"}}
+	// The demo's passwords are published, so it listens on loopback
+	// unless it is given an address.
+	demoCmd = command{name: "demo", args: "[flags]",
+		help: "Run the auth and books servers in one process with demo users (john/password123admin, anna/password123member)\n" +
+			"and the three seed books; data under ./" + dataDir + "/. It listens on loopback only unless given addresses.",
+		settings: append(append([]string{}, serveCmd.settings...), "LATCHKEY_BOOKS_ADDR", "LATCHKEY_BOOKS_DATABASE_URL",
+			"LATCHKEY_CORS_ORIGINS"),
+		defaults: map[string]string{"LATCHKEY_ADDR": "127.0.0.1:3000", "LATCHKEY_BOOKS_ADDR": "127.0.0.1:4000"}}
+	userAddCmd = command{name: "user add", args: "[flags] USERNAME",
+		help:     "Create a user. The password is prompted for on a terminal, or read as the first line of standard input;\nnever from the command line, which other users of the machine can read.",
+		settings: []string{"LATCHKEY_DATABASE_URL", "LATCHKEY_LOG_LEVEL"}}
+)
+
+const (
+	secretHelp  = "Print a new 64-byte random shared secret as hex, for ACCESS_TOKEN_SECRET."
+	versionHelp = "Print the version."
 )
 
 // run is the whole program; main only adds the process around it.
-func run(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) error {
-	return runEnv(ctx, args, env{getenv: getenv, stdin: stdin, stdout: stdout, stderr: stderr})
+func run(ctx context.Context, args []string, getenv func(string) string, environ func() []string, stdin io.Reader, stdout, stderr io.Writer) error {
+	return runEnv(ctx, args, env{getenv: getenv, environ: environ, stdin: stdin, stdout: stdout, stderr: stderr})
 }
 
 func runEnv(ctx context.Context, args []string, e env) error {
@@ -70,7 +91,7 @@ func runEnv(ctx context.Context, args []string, e env) error {
 		return nil
 	case "help", "-h", "-help", "--help":
 		if len(rest) > 0 {
-			return runEnv(ctx, []string{args[0], rest[0], "-h"}, e)
+			return runEnv(ctx, append(append([]string{args[0]}, rest...), "-h"), e)
 		}
 		printHelp(e.stdout)
 		return nil
@@ -94,16 +115,33 @@ Commands:
 
 Run "latchkey COMMAND -h" for the flags of a command.
 Settings (flag > environment > .env > default): %s
-`, version(), commandHelp["serve"], commandHelp["books"], strings.ReplaceAll(commandHelp["demo"], "\n", "\n            "),
-		commandHelp["user"], commandHelp["secret"], commandHelp["version"], strings.Join(allSettings(), ", "))
+`, version(), serveCmd.help, booksCmd.help, strings.ReplaceAll(demoCmd.help, "\n", "\n            "),
+		strings.ReplaceAll(userAddCmd.help, "\n", "\n            "), secretHelp, versionHelp, strings.Join(allSettings(), ", "))
 }
 
-// version is the module version stamped by the Go toolchain; for a build
-// from a checkout without one, "dev" and the commit, so that a bug report
-// can say which code ran.
+// buildVersion is set by a release build, which knows its version even
+// where the toolchain records none (GOFLAGS=-buildvcs=false, a tarball
+// without .git):
+//
+//	go build -ldflags "-X main.buildVersion=v1.2.3" ./cmd/latchkey
+var buildVersion string
+
+// version says which code runs, for bug reports.
 func version() string {
-	bi, ok := debug.ReadBuildInfo()
-	if !ok {
+	bi, _ := debug.ReadBuildInfo()
+	return versionOf(buildVersion, bi)
+}
+
+// versionOf picks, in order: the version a release build stamped; the
+// module version the toolchain recorded (`go install ...@v1.2.3`, or a
+// pseudo-version from the checkout's commit); "dev-" and the commit from
+// the VCS stamp; else "dev", a build from source that recorded nothing,
+// as `go run` and GOFLAGS=-buildvcs=false make.
+func versionOf(stamped string, bi *debug.BuildInfo) string {
+	if stamped != "" {
+		return stamped
+	}
+	if bi == nil {
 		return "dev"
 	}
 	if bi.Main.Version != "" && bi.Main.Version != "(devel)" {

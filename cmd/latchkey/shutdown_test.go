@@ -113,6 +113,10 @@ func TestSIGTERM(t *testing.T) {
 	}
 }
 
+// testBuildVersion is stamped into the test binary as a release build
+// stamps its version.
+const testBuildVersion = "v0.0.0-test"
+
 // buildBinary builds cmd/latchkey once per test run.
 func buildBinary(t *testing.T) string {
 	t.Helper()
@@ -123,7 +127,7 @@ func buildBinary(t *testing.T) string {
 			return
 		}
 		binPath = filepath.Join(dir, "latchkey")
-		if out, err := exec.Command("go", "build", "-o", binPath, ".").CombinedOutput(); err != nil {
+		if out, err := exec.Command("go", "build", "-ldflags=-X main.buildVersion="+testBuildVersion, "-o", binPath, ".").CombinedOutput(); err != nil {
 			binErr = fmt.Errorf("build: %v\n%s", err, out)
 		}
 	})

@@ -14,48 +14,49 @@ import (
 	"golang.org/x/term"
 
 	"github.com/latchkey-dev/latchkey"
+	"github.com/latchkey-dev/latchkey/token"
 )
 
-// cmdUser implements `latchkey user add [--role admin|member] USERNAME`.
+// userUsage is what `latchkey user` says about its subcommands.
+const userUsage = `Usage: latchkey user add [flags] USERNAME
+
+Manage users. Run "latchkey user add -h" for its flags.
+`
+
+// cmdUser dispatches `latchkey user SUBCOMMAND`; add is the only one yet.
+func cmdUser(ctx context.Context, args []string, e env) error {
+	if len(args) == 0 {
+		fmt.Fprint(e.stderr, userUsage)
+		return usageErr("user: want a subcommand: add")
+	}
+	switch args[0] {
+	case "add":
+		return cmdUserAdd(ctx, args[1:], e)
+	case "-h", "-help", "--help", "help":
+		fmt.Fprint(e.stderr, userUsage)
+		return errHelp
+	}
+	fmt.Fprint(e.stderr, userUsage)
+	return usageErr("user: unknown subcommand %q (want add)", args[0])
+}
+
+// cmdUserAdd implements `latchkey user add [--role admin|member] USERNAME`.
 // The password never comes from argv, where other users of the machine can
 // read it: it is prompted for without echo on a terminal, or read as the
 // first line of standard input.
-func cmdUser(ctx context.Context, args []string, e env) error {
-	if len(args) == 0 || args[0] != "add" {
-		fmt.Fprintln(e.stderr, "Usage: latchkey user add [--role admin|member] [flags] USERNAME")
-		return usageErr("user: want the subcommand add")
-	}
-	args = args[1:]
-	// --role belongs to `user add` itself; the rest are settings.
-	role := string(latchkey.RoleMember)
-	var rest []string
-	for i := 0; i < len(args); i++ {
-		a := args[i]
-		switch {
-		case a == "--role" || a == "-role":
-			if i+1 >= len(args) {
-				return usageErr("user add: --role needs a value")
-			}
-			role = args[i+1]
-			i++
-		case strings.HasPrefix(a, "--role="), strings.HasPrefix(a, "-role="):
-			role = a[strings.Index(a, "=")+1:]
-		default:
-			rest = append(rest, a)
-		}
+func cmdUserAdd(ctx context.Context, args []string, e env) error {
+	var role string
+	cfg, names, err := loadConfig(userAddCmd, args, e, func(fs *flag.FlagSet) {
+		fs.StringVar(&role, "role", string(latchkey.RoleMember), "admin or member")
+	})
+	if err != nil {
+		return err
 	}
 	if !latchkey.Role(role).Valid() {
 		return usageErr("user add: --role must be admin or member, got %q", role)
 	}
-	cfg, names, err := loadConfig("user", userSettings, rest, e.getenv, e.stderr)
-	if errors.Is(err, errHelp) {
-		fmt.Fprintln(e.stderr, "  -role string\n    \tadmin or member (default \"member\")")
-	}
-	if err != nil {
-		return err
-	}
 	if len(names) != 1 {
-		return usageErr("user add: want exactly one USERNAME, got %d", len(names))
+		return usageErr("user add: want exactly one USERNAME after the flags, got %d arguments", len(names))
 	}
 	password, err := readPassword(e)
 	if err != nil {
@@ -66,7 +67,20 @@ func cmdUser(ctx context.Context, args []string, e env) error {
 		return err
 	}
 	defer store.Close()
-	svc, _, err := newService(ctx, cfg, store, newLogger(e.stderr, cfg.LogLevel))
+	// Adding a user signs nothing, but a Service needs a signer: a
+	// throwaway one, never stored, keeps this command from creating a
+	// signing key that the auth server would then publish.
+	signer, err := token.NewHMACSigner([]byte(newSecret()))
+	if err != nil {
+		return err
+	}
+	svc, err := latchkey.NewService(latchkey.Config{
+		Store:    store,
+		Signer:   signer,
+		Logger:   newLogger(e.stderr, cfg.LogLevel),
+		Issuer:   cfg.Issuer,
+		Audience: cfg.Audience,
+	})
 	if err != nil {
 		return err
 	}
@@ -117,7 +131,7 @@ func readPassword(e env) (string, error) {
 func cmdSecret(args []string, e env) error {
 	fs := flag.NewFlagSet("latchkey secret", flag.ContinueOnError)
 	fs.SetOutput(e.stderr)
-	fs.Usage = func() { fmt.Fprintf(e.stderr, "Usage: latchkey secret\n\n%s\n", commandHelp["secret"]) }
+	fs.Usage = func() { fmt.Fprintf(e.stderr, "Usage: latchkey secret\n\n%s\n", secretHelp) }
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return errHelp

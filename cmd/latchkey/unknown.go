@@ -1,0 +1,126 @@
+package main
+
+import (
+	"fmt"
+	"slices"
+	"sort"
+	"strings"
+)
+
+// notYetSupported are the settings of the contract's configuration table
+// that this version does not implement. Setting one is not a typo, but
+// silently ignoring it would let a user believe, say, that throttling is
+// shared through Redis when it is not.
+var notYetSupported = []string{
+	"LATCHKEY_BOOKS_URL", "LATCHKEY_COOKIE_SECURE", "LATCHKEY_REVOCATION_POLL",
+	"LATCHKEY_KEY_ROTATION", "ACCESS_TOKEN_SECRET_PREVIOUS", "LATCHKEY_KEY_ENCRYPTION_KEY",
+	"LATCHKEY_PASSWORD_HASH", "LATCHKEY_AUDIT_RETENTION", "LATCHKEY_METRICS_ADDR",
+	"LATCHKEY_TRUSTED_PROXIES", "LATCHKEY_REDIS_URL",
+}
+
+// testSuiteKey reports the variables that Latchkey's own tests and CI read
+// (LATCHKEY_TEST_POSTGRES_URL, LATCHKEY_REQUIRE_NODE, ...): they share the
+// prefix but are no business of the binary.
+func testSuiteKey(k string) bool {
+	return strings.HasPrefix(k, "LATCHKEY_TEST_") || k == "LATCHKEY_REQUIRE_NODE"
+}
+
+// unknownKeyWarnings returns one line for each LATCHKEY_ variable, in .env
+// or in environ ("KEY=value" entries), that is not a setting: a misspelt
+// key is otherwise silently ignored and its default used. The line names
+// the closest setting when one is close enough to be the intended one.
+// Keys of the contract that this version lacks get their own line.
+// Values are never repeated: a misspelt ACCESS_TOKEN_SECRET is a secret.
+func unknownKeyWarnings(dotenv map[string]string, environ []string) []string {
+	known := map[string]bool{}
+	for _, s := range settings {
+		known[s.env] = true
+		for _, a := range s.aliases {
+			known[a] = true
+		}
+	}
+	where := map[string][]string{}
+	note := func(k, src string) {
+		if known[k] || testSuiteKey(k) {
+			return
+		}
+		if strings.HasPrefix(strings.ToUpper(k), "LATCHKEY_") || slices.Contains(notYetSupported, k) {
+			if !slices.Contains(where[k], src) {
+				where[k] = append(where[k], src)
+			}
+		}
+	}
+	for _, kv := range environ {
+		k, _, _ := strings.Cut(kv, "=")
+		note(k, "the environment")
+	}
+	for k := range dotenv {
+		note(k, ".env")
+	}
+	keys := make([]string, 0, len(where))
+	for k := range where {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	var lines []string
+	for _, k := range keys {
+		src := strings.Join(where[k], " and ")
+		switch {
+		case slices.Contains(notYetSupported, k):
+			lines = append(lines, fmt.Sprintf("%s (set in %s) is not supported by this version of latchkey and is ignored", k, src))
+		default:
+			line := fmt.Sprintf("%s (set in %s) is not a latchkey setting and is ignored", k, src)
+			if near := closestKey(k, known); near != "" {
+				line += "; did you mean " + near + "?"
+			}
+			lines = append(lines, line)
+		}
+	}
+	return lines
+}
+
+// closestKey returns the known key nearest to k, or "" when none is near
+// enough to be what was meant. Names are compared without case and
+// without the LATCHKEY_ prefix, so that LATCHKEY_ACCESS_TOKEN_SECRET finds
+// ACCESS_TOKEN_SECRET; near enough is within a third of the name's
+// length, and at least 2.
+func closestKey(k string, known map[string]bool) string {
+	bare := func(s string) string { return strings.TrimPrefix(strings.ToUpper(s), "LATCHKEY_") }
+	candidates := append([]string{}, notYetSupported...)
+	for name := range known {
+		candidates = append(candidates, name)
+	}
+	sort.Strings(candidates) // ties go to the same key on every run
+	best, bestD := "", -1
+	for _, c := range candidates {
+		if d := editDistance(bare(k), bare(c)); bestD < 0 || d < bestD {
+			best, bestD = c, d
+		}
+	}
+	if bestD > max(2, len(bare(best))/3) {
+		return ""
+	}
+	return best
+}
+
+// editDistance is the Levenshtein distance between a and b, in bytes:
+// setting names are ASCII.
+func editDistance(a, b string) int {
+	prev := make([]int, len(b)+1)
+	cur := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(b)]
+}
