@@ -63,9 +63,16 @@ var layoutRules = []layoutRule{
 		modules: []string{"github.com/golang-jwt/jwt/v5"}, must: mod + "/token",
 	},
 	{
+		// internal/sqlitedb is the SQLite plumbing (file, pragmas,
+		// migrations, ping) that books shares with the auth store instead
+		// of a second copy; it knows nothing of Latchkey.
 		name: "books reaches Latchkey only through token and bearer, as a third party would",
-		pkg:  mod + "/books", ours: []string{mod + "/token", mod + "/token/jwks", mod + "/bearer"},
-		http: true, sql: true, drivers: []string{"modernc.org/sqlite"}, must: mod + "/bearer",
+		pkg:  mod + "/books", ours: []string{mod + "/token", mod + "/token/jwks", mod + "/bearer", mod + "/internal/sqlitedb"},
+		http: true, sql: true, drivers: []string{"modernc.org/sqlite", "github.com/jackc/"}, must: mod + "/bearer",
+	},
+	{
+		name: "internal/sqlitedb is SQLite plumbing that links nothing of Latchkey",
+		pkg:  mod + "/internal/sqlitedb", sql: true, drivers: []string{"modernc.org/sqlite"}, must: "modernc.org/sqlite",
 	},
 	{
 		name: "postgres builds on the domain with pgx, and no other backend",
@@ -147,7 +154,10 @@ func TestLayoutRulesRefuse(t *testing.T) {
 		{"books refuses the redis backend", mod + "/books", mod + "/redis", true},
 		{"books refuses the conformance suite", mod + "/books", mod + "/storetest", true},
 		{"books allows its SQLite driver", mod + "/books", "modernc.org/sqlite/lib", false},
-		{"books refuses pgx", mod + "/books", "github.com/jackc/pgx/v5", true},
+		{"books allows pgx, for its PostgreSQL store", mod + "/books", "github.com/jackc/pgx/v5", false},
+		{"books refuses go-redis", mod + "/books", "github.com/redis/go-redis/v9", true},
+		{"books refuses the auth store", mod + "/books", mod + "/sqlite", true},
+		{"internal/sqlitedb refuses the domain", mod + "/internal/sqlitedb", mod, true},
 		{"postgres allows the domain", mod + "/postgres", mod, false},
 		{"postgres allows pgx", mod + "/postgres", "github.com/jackc/pgx/v5/pgconn", false},
 		{"postgres refuses the SQLite backend", mod + "/postgres", mod + "/sqlite", true},
