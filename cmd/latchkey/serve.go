@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/latchkey-dev/latchkey"
@@ -70,19 +71,17 @@ func newAuth(ctx context.Context, cfg *config, logger *slog.Logger) (*authServer
 		store.Close()
 		return nil, err
 	}
-	sweepCtx, stopSweep := context.WithCancel(ctx)
-	swept := make(chan struct{})
-	go func() {
-		defer close(swept)
-		sweepSessions(sweepCtx, sweepInterval, svc.SweepSessions, logger)
-	}()
+	bgCtx, stopBackground := context.WithCancel(ctx)
+	var background sync.WaitGroup
+	background.Go(func() { sweepSessions(bgCtx, sweepInterval, svc.SweepSessions, logger) })
 	// Rotations made by another replica or the CLI are in force here
 	// within keyRefresh.
-	go keys.Run(sweepCtx, keyRefresh)
+	background.Go(func() { keys.Run(bgCtx, keyRefresh) })
 	return &authServer{svc: svc, handler: h, close: func() {
-		// A sweep in progress finishes before its store goes away.
-		stopSweep()
-		<-swept
+		// A sweep or key refresh in progress finishes before its store
+		// goes away.
+		stopBackground()
+		background.Wait()
 		store.Close()
 	}}, nil
 }
