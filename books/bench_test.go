@@ -38,7 +38,7 @@ func BenchmarkListBooksUncachedVerify(b *testing.B) {
 func BenchmarkListBooksNoAuth(b *testing.B) {
 	env := newTestEnv(b)
 	mux := http.NewServeMux()
-	mux.Handle("GET /books", handleListBooks(env.store, slog.New(slog.DiscardHandler)))
+	mux.Handle("GET /books", handle(slog.New(slog.DiscardHandler), handleListBooks(env.store)))
 	benchmarkList(b, bearer.MuxErrors(mux), "")
 }
 

@@ -12,19 +12,19 @@ import (
 	"github.com/latchkey-dev/latchkey/token"
 )
 
-func handleListBooks(store *Store, logger *slog.Logger) http.Handler {
-	return handle(logger, func(w http.ResponseWriter, r *http.Request) error {
+func handleListBooks(store *Store) handlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) error {
 		list, err := store.ListBooks(r.Context())
 		if err != nil {
 			return err
 		}
 		encode(w, http.StatusOK, list)
 		return nil
-	})
+	}
 }
 
-func handleGetBook(store *Store, logger *slog.Logger) http.Handler {
-	return handle(logger, func(w http.ResponseWriter, r *http.Request) error {
+func handleGetBook(store *Store) handlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) error {
 		id, err := bookID(r)
 		if err != nil {
 			return err
@@ -35,11 +35,11 @@ func handleGetBook(store *Store, logger *slog.Logger) http.Handler {
 		}
 		encode(w, http.StatusOK, b)
 		return nil
-	})
+	}
 }
 
-func handleCreateBook(store *Store, logger *slog.Logger) http.Handler {
-	return handle(logger, func(w http.ResponseWriter, r *http.Request) error {
+func handleCreateBook(store *Store) handlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) error {
 		var req bookRequest
 		if err := decode(w, r, &req); err != nil {
 			return err
@@ -54,11 +54,11 @@ func handleCreateBook(store *Store, logger *slog.Logger) http.Handler {
 		w.Header().Set("Location", "/books/"+strconv.FormatInt(b.ID, 10))
 		encode(w, http.StatusCreated, b)
 		return nil
-	})
+	}
 }
 
-func handleUpdateBook(store *Store, logger *slog.Logger) http.Handler {
-	return handle(logger, func(w http.ResponseWriter, r *http.Request) error {
+func handleUpdateBook(store *Store) handlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) error {
 		// The id is checked first: a PUT to a path that cannot name a book
 		// is a 404 whatever its body.
 		id, err := bookID(r)
@@ -79,11 +79,11 @@ func handleUpdateBook(store *Store, logger *slog.Logger) http.Handler {
 		}
 		encode(w, http.StatusOK, b)
 		return nil
-	})
+	}
 }
 
-func handleDeleteBook(store *Store, logger *slog.Logger) http.Handler {
-	return handle(logger, func(w http.ResponseWriter, r *http.Request) error {
+func handleDeleteBook(store *Store) handlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) error {
 		id, err := bookID(r)
 		if err != nil {
 			return err
@@ -93,7 +93,7 @@ func handleDeleteBook(store *Store, logger *slog.Logger) http.Handler {
 		}
 		w.WriteHeader(http.StatusNoContent)
 		return nil
-	})
+	}
 }
 
 // bookID reads the {id} path parameter. Only the canonical decimal form of
@@ -108,8 +108,8 @@ func bookID(r *http.Request) (int64, error) {
 	return id, nil
 }
 
-func handleListArticles(store *Store, logger *slog.Logger) http.Handler {
-	return handle(logger, func(w http.ResponseWriter, r *http.Request) error {
+func handleListArticles(store *Store) handlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) error {
 		claims, err := caller(w, r)
 		if err != nil {
 			return err
@@ -120,11 +120,11 @@ func handleListArticles(store *Store, logger *slog.Logger) http.Handler {
 		}
 		encode(w, http.StatusOK, list)
 		return nil
-	})
+	}
 }
 
-func handleCreateArticle(store *Store, logger *slog.Logger) http.Handler {
-	return handle(logger, func(w http.ResponseWriter, r *http.Request) error {
+func handleCreateArticle(store *Store) handlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) error {
 		claims, err := caller(w, r)
 		if err != nil {
 			return err
@@ -143,7 +143,7 @@ func handleCreateArticle(store *Store, logger *slog.Logger) http.Handler {
 		}
 		encode(w, http.StatusCreated, a)
 		return nil
-	})
+	}
 }
 
 // caller returns the verified claims that bearer.Require put in the

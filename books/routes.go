@@ -30,14 +30,15 @@ type route struct {
 
 func routes(cfg Config) []route {
 	s, log := cfg.Store, cfg.Logger
+	h := func(fn handlerFunc) http.Handler { return handle(log, fn) }
 	return []route{
-		{"GET", "/books", anyToken, handleListBooks(s, log)},
-		{"GET", "/books/{id}", anyToken, handleGetBook(s, log)},
-		{"POST", "/books", adminOnly, handleCreateBook(s, log)},
-		{"PUT", "/books/{id}", adminOnly, handleUpdateBook(s, log)},
-		{"DELETE", "/books/{id}", adminOnly, handleDeleteBook(s, log)},
-		{"GET", "/articles", anyToken, handleListArticles(s, log)},
-		{"POST", "/articles", anyToken, handleCreateArticle(s, log)},
+		{"GET", "/books", anyToken, h(handleListBooks(s))},
+		{"GET", "/books/{id}", anyToken, h(handleGetBook(s))},
+		{"POST", "/books", adminOnly, h(handleCreateBook(s))},
+		{"PUT", "/books/{id}", adminOnly, h(handleUpdateBook(s))},
+		{"DELETE", "/books/{id}", adminOnly, h(handleDeleteBook(s))},
+		{"GET", "/articles", anyToken, h(handleListArticles(s))},
+		{"POST", "/articles", anyToken, h(handleCreateArticle(s))},
 		{"GET", "/healthz", public, handleHealthz()},
 		{"GET", "/readyz", public, handleReadyz(s, cfg.Ready, log)},
 		{"GET", "/openapi.json", public, handleOpenAPI()},

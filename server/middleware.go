@@ -95,8 +95,3 @@ func requestID(in string) string {
 	}
 	return rand.Text()[:20]
 }
-
-// jsonMuxErrors gives the mux's own 404 and 405 answers the contract's
-// JSON error body. It is bearer.MuxErrors, the one the books server uses
-// too, so the two services cannot answer an unknown path differently.
-func jsonMuxErrors(mux *http.ServeMux) http.Handler { return bearer.MuxErrors(mux) }

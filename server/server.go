@@ -11,6 +11,7 @@ import (
 	"net/netip"
 
 	"github.com/latchkey-dev/latchkey"
+	"github.com/latchkey-dev/latchkey/bearer"
 	"github.com/latchkey-dev/latchkey/token"
 )
 
@@ -47,7 +48,8 @@ func New(cfg Config) (http.Handler, error) {
 	for _, rt := range routes(cfg, verifier) {
 		mux.Handle(rt.pattern, rt.handler)
 	}
-	return AccessLog(cfg.Logger, cfg.TrustedProxies, jsonMuxErrors(mux)), nil
+	// The mux's own 404 and 405 answers get the contract's JSON body.
+	return AccessLog(cfg.Logger, cfg.TrustedProxies, bearer.MuxErrors(mux)), nil
 }
 
 // ready is what /readyz asks.
