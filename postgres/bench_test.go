@@ -61,9 +61,17 @@ func BenchmarkStores(b *testing.B) {
 	if seeded > 0 {
 		schema := newTestSchema(b)
 		big := mustOpen(b, Config{URL: url, Schema: schema})
+		admin := newAdminConn(b, url)
 		began := time.Now()
-		seed(b, newAdminConn(b, url), schema, seedSpec{users: max(seeded/10, 1), sessions: seeded})
-		b.Logf("seeded %d users, %d sessions, %d tokens in %v", max(seeded/10, 1), seeded, 2*seeded, time.Since(began).Round(time.Second))
+		seed(b, admin, schema, seedSpec{users: max(seeded/10, 1), sessions: seeded})
+		var size string
+		if err := admin.QueryRow(b.Context(), `SELECT pg_size_pretty(sum(pg_total_relation_size(c.oid)))
+			FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+			WHERE n.nspname = $1 AND c.relkind = 'r'`, schema).Scan(&size); err != nil {
+			b.Fatal(err)
+		}
+		b.Logf("seeded %d users, %d sessions, %d tokens in %v: %s with indexes",
+			max(seeded/10, 1), seeded, 2*seeded, time.Since(began).Round(time.Second), size)
 		backends = append(backends, backend{
 			name: fmt.Sprintf("postgres-seeded-%d", seeded), store: big, pg: big,
 			lookup: func(r *rand.Rand) []byte {
