@@ -4,9 +4,19 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 )
 
-// Paging bounds for ListUsers.
+// Actor is who asks for an admin operation: the user id and session of
+// their access token, and their client, for the audit log.
+type Actor struct {
+	UserID    string
+	SessionID string
+	Client    Client
+}
+
+// Paging bounds for ListUsers and ListAudit.
 const (
 	DefaultPageSize = 50
 	MaxPageSize     = 200
@@ -32,8 +42,8 @@ func (s *Service) requireAdmin(ctx context.Context, actorID string) error {
 // ListUsers returns up to limit users after cursor, oldest first, and the
 // cursor of the next page ("" on the last page). limit 0 means
 // DefaultPageSize.
-func (s *Service) ListUsers(ctx context.Context, actorID, cursor string, limit int) ([]*User, string, error) {
-	if err := s.requireAdmin(ctx, actorID); err != nil {
+func (s *Service) ListUsers(ctx context.Context, a Actor, cursor string, limit int) ([]*User, string, error) {
+	if err := s.requireAdmin(ctx, a.UserID); err != nil {
 		return nil, "", err
 	}
 	if limit == 0 {
@@ -59,11 +69,17 @@ func (s *Service) ListUsers(ctx context.Context, actorID, cursor string, limit i
 }
 
 // AdminCreateUser creates an account with any role.
-func (s *Service) AdminCreateUser(ctx context.Context, actorID, username, password string, role Role) (*User, error) {
-	if err := s.requireAdmin(ctx, actorID); err != nil {
+func (s *Service) AdminCreateUser(ctx context.Context, a Actor, username, password string, role Role) (*User, error) {
+	if err := s.requireAdmin(ctx, a.UserID); err != nil {
 		return nil, err
 	}
-	return s.CreateUser(ctx, username, password, role)
+	u, err := s.CreateUser(ctx, username, password, role)
+	if err != nil {
+		return nil, err
+	}
+	s.audit(ctx, AuditUserCreated, a.Client, u.ID, a.SessionID,
+		fmt.Sprintf("username %q, role %s, by admin %s", u.Username, u.Role, a.UserID))
+	return u, nil
 }
 
 // UserUpdate lists the fields an admin may change; nil leaves a field as
@@ -76,8 +92,8 @@ type UserUpdate struct {
 // UpdateUser changes a user's role or disabled flag. Disabling revokes
 // every session of the user. An admin cannot demote or disable themselves,
 // so the last admin cannot lock everyone out by mistake.
-func (s *Service) UpdateUser(ctx context.Context, actorID, id string, upd UserUpdate) (*User, error) {
-	if err := s.requireAdmin(ctx, actorID); err != nil {
+func (s *Service) UpdateUser(ctx context.Context, a Actor, id string, upd UserUpdate) (*User, error) {
+	if err := s.requireAdmin(ctx, a.UserID); err != nil {
 		return nil, err
 	}
 	if upd.Role == nil && upd.Disabled == nil {
@@ -90,13 +106,16 @@ func (s *Service) UpdateUser(ctx context.Context, actorID, id string, upd UserUp
 	if err != nil {
 		return nil, fmt.Errorf("update user: %w", err)
 	}
-	if id == actorID && (upd.Role != nil && *upd.Role != RoleAdmin || upd.Disabled != nil && *upd.Disabled) {
+	if id == a.UserID && (upd.Role != nil && *upd.Role != RoleAdmin || upd.Disabled != nil && *upd.Disabled) {
 		return nil, ErrSelfLockout
 	}
-	if upd.Role != nil {
+	var changes []string
+	if upd.Role != nil && *upd.Role != u.Role {
+		changes = append(changes, fmt.Sprintf("role %s to %s", u.Role, *upd.Role))
 		u.Role = *upd.Role
 	}
-	if upd.Disabled != nil {
+	if upd.Disabled != nil && *upd.Disabled != u.Disabled {
+		changes = append(changes, fmt.Sprintf("disabled %v to %v", u.Disabled, *upd.Disabled))
 		u.Disabled = *upd.Disabled
 	}
 	if err := s.cfg.Store.UpdateUser(ctx, u); errors.Is(err, ErrNotFound) {
@@ -109,12 +128,15 @@ func (s *Service) UpdateUser(ctx context.Context, actorID, id string, upd UserUp
 			return nil, fmt.Errorf("update user: revoke sessions: %w", err)
 		}
 	}
+	if len(changes) > 0 {
+		s.audit(ctx, AuditUserUpdated, a.Client, u.ID, a.SessionID, strings.Join(changes, ", ")+", by admin "+a.UserID)
+	}
 	return u, nil
 }
 
 // UserSessions returns the user's live sessions, newest first.
-func (s *Service) UserSessions(ctx context.Context, actorID, id string) ([]*Session, error) {
-	if err := s.requireAdmin(ctx, actorID); err != nil {
+func (s *Service) UserSessions(ctx context.Context, a Actor, id string) ([]*Session, error) {
+	if err := s.requireAdmin(ctx, a.UserID); err != nil {
 		return nil, err
 	}
 	if _, err := s.userByID(ctx, id); err != nil {
@@ -136,15 +158,53 @@ func (s *Service) UserSessions(ctx context.Context, actorID, id string) ([]*Sess
 
 // RevokeUserSessions signs the user out everywhere: the tutorials' "block
 // a user", without disabling the account.
-func (s *Service) RevokeUserSessions(ctx context.Context, actorID, id string) error {
-	if err := s.requireAdmin(ctx, actorID); err != nil {
+func (s *Service) RevokeUserSessions(ctx context.Context, a Actor, id string) error {
+	if err := s.requireAdmin(ctx, a.UserID); err != nil {
 		return err
 	}
 	if _, err := s.userByID(ctx, id); err != nil {
 		return fmt.Errorf("revoke sessions: %w", err)
 	}
-	if _, err := s.cfg.Store.RevokeUserSessions(ctx, id, s.now(), "revoked by admin"); err != nil {
+	n, err := s.cfg.Store.RevokeUserSessions(ctx, id, s.now(), "revoked by admin")
+	if err != nil {
 		return fmt.Errorf("revoke sessions: %w", err)
 	}
+	s.audit(ctx, AuditSessionsRevoked, a.Client, id, a.SessionID, fmt.Sprintf("%d sessions ended by admin %s", n, a.UserID))
 	return nil
+}
+
+// ListAudit returns up to limit audit events matching q, newest first,
+// and the cursor of the next page ("" on the last). limit 0 means
+// DefaultPageSize.
+func (s *Service) ListAudit(ctx context.Context, a Actor, q AuditQuery) ([]*AuditEvent, string, error) {
+	if err := s.requireAdmin(ctx, a.UserID); err != nil {
+		return nil, "", err
+	}
+	switch {
+	case q.Limit == 0:
+		q.Limit = DefaultPageSize
+	case q.Limit < 1 || q.Limit > MaxPageSize:
+		return nil, "", invalid("limit", "must be between 1 and %d", MaxPageSize)
+	}
+	if q.Before != "" && !validID(q.Before) {
+		return nil, "", invalid("cursor", "is not a cursor this server returned")
+	}
+	if q.UserID != "" && !validID(q.UserID) {
+		return nil, "", invalid("user", "is not a user id")
+	}
+	if q.Type != "" && !slices.Contains(AuditTypes, q.Type) {
+		return nil, "", invalid("type", "is not an audit event type")
+	}
+	limit := q.Limit
+	q.Limit++ // one extra row tells whether another page exists
+	events, err := s.cfg.Audit.List(ctx, q)
+	if err != nil {
+		return nil, "", fmt.Errorf("list audit: %w", err)
+	}
+	next := ""
+	if len(events) > limit {
+		events = events[:limit]
+		next = events[limit-1].ID
+	}
+	return events, next, nil
 }

@@ -9,6 +9,11 @@ import (
 	"github.com/latchkey-dev/latchkey"
 )
 
+// as is u acting as an admin from a test client.
+func as(u *latchkey.User) latchkey.Actor {
+	return latchkey.Actor{UserID: u.ID, Client: latchkey.Client{IP: "192.0.2.9", UserAgent: "admin test"}}
+}
+
 // The admin operations below HTTP: the rules live in the Service, so they
 // are proven here, and server/admin_test.go only checks the wire.
 
@@ -19,23 +24,23 @@ func TestAdminChecksRoleInDatabase(t *testing.T) {
 	other := e.MustUser(t, "mary", "password123admin", latchkey.RoleAdmin)
 	member := e.MustUser(t, "anna", "password123member", latchkey.RoleMember)
 
-	if _, _, err := e.Service.ListUsers(ctx, member.ID, "", 0); !errors.Is(err, latchkey.ErrNotAdmin) {
+	if _, _, err := e.Service.ListUsers(ctx, as(member), "", 0); !errors.Is(err, latchkey.ErrNotAdmin) {
 		t.Errorf("ListUsers by a member: %v, want ErrNotAdmin", err)
 	}
-	if _, _, err := e.Service.ListUsers(ctx, "0190d6a0-0000-7000-8000-000000000000", "", 0); !errors.Is(err, latchkey.ErrNotAdmin) {
+	if _, _, err := e.Service.ListUsers(ctx, latchkey.Actor{UserID: "0190d6a0-0000-7000-8000-000000000000"}, "", 0); !errors.Is(err, latchkey.ErrNotAdmin) {
 		t.Errorf("ListUsers by an unknown user: %v, want ErrNotAdmin", err)
 	}
 	// Demoted by another admin: the old admin loses admin power at once.
 	member2 := latchkey.RoleMember
-	if _, err := e.Service.UpdateUser(ctx, other.ID, admin.ID, latchkey.UserUpdate{Role: &member2}); err != nil {
+	if _, err := e.Service.UpdateUser(ctx, as(other), admin.ID, latchkey.UserUpdate{Role: &member2}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := e.Service.AdminCreateUser(ctx, admin.ID, "eve", "password123eve", latchkey.RoleAdmin); !errors.Is(err, latchkey.ErrNotAdmin) {
+	if _, err := e.Service.AdminCreateUser(ctx, as(admin), "eve", "password123eve", latchkey.RoleAdmin); !errors.Is(err, latchkey.ErrNotAdmin) {
 		t.Errorf("AdminCreateUser by a demoted admin: %v, want ErrNotAdmin", err)
 	}
 	// Disabled: the same.
 	yes := true
-	if _, err := e.Service.UpdateUser(ctx, admin.ID, other.ID, latchkey.UserUpdate{Disabled: &yes}); !errors.Is(err, latchkey.ErrNotAdmin) {
+	if _, err := e.Service.UpdateUser(ctx, as(admin), other.ID, latchkey.UserUpdate{Disabled: &yes}); !errors.Is(err, latchkey.ErrNotAdmin) {
 		t.Errorf("UpdateUser by a demoted admin: %v, want ErrNotAdmin", err)
 	}
 }
@@ -61,34 +66,34 @@ func TestAdminUpdateUser(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			if _, err := e.Service.UpdateUser(ctx, admin.ID, tc.id, tc.upd); !errors.Is(err, tc.wantErr) {
+			if _, err := e.Service.UpdateUser(ctx, as(admin), tc.id, tc.upd); !errors.Is(err, tc.wantErr) {
 				t.Errorf("UpdateUser = %v, want %v", err, tc.wantErr)
 			}
 		})
 	}
 	var verr *latchkey.ValidationError
-	if _, err := e.Service.UpdateUser(ctx, admin.ID, anna.ID, latchkey.UserUpdate{}); !errors.As(err, &verr) {
+	if _, err := e.Service.UpdateUser(ctx, as(admin), anna.ID, latchkey.UserUpdate{}); !errors.As(err, &verr) {
 		t.Errorf("empty update: %v, want a ValidationError", err)
 	}
-	if _, err := e.Service.UpdateUser(ctx, admin.ID, anna.ID, latchkey.UserUpdate{Role: &bogus}); !errors.As(err, &verr) || verr.Field != "role" {
+	if _, err := e.Service.UpdateUser(ctx, as(admin), anna.ID, latchkey.UserUpdate{Role: &bogus}); !errors.As(err, &verr) || verr.Field != "role" {
 		t.Errorf("unknown role: %v, want a ValidationError on role", err)
 	}
 	// A self-update that keeps admin power is allowed.
-	if _, err := e.Service.UpdateUser(ctx, admin.ID, admin.ID, latchkey.UserUpdate{Role: &adminRole, Disabled: &no}); err != nil {
+	if _, err := e.Service.UpdateUser(ctx, as(admin), admin.ID, latchkey.UserUpdate{Role: &adminRole, Disabled: &no}); err != nil {
 		t.Errorf("self update keeping admin: %v", err)
 	}
 
 	// Disabling revokes every session; enabling again does not bring them back.
 	p := e.MustLogin(t, "anna", "password123member")
 	e.MustLogin(t, "anna", "password123member")
-	u, err := e.Service.UpdateUser(ctx, admin.ID, anna.ID, latchkey.UserUpdate{Disabled: &yes})
+	u, err := e.Service.UpdateUser(ctx, as(admin), anna.ID, latchkey.UserUpdate{Disabled: &yes})
 	if err != nil || !u.Disabled {
 		t.Fatalf("disable = %+v, %v", u, err)
 	}
-	if live, err := e.Service.UserSessions(ctx, admin.ID, anna.ID); err != nil || len(live) != 0 {
+	if live, err := e.Service.UserSessions(ctx, as(admin), anna.ID); err != nil || len(live) != 0 {
 		t.Errorf("sessions after disable = %d, %v; want 0", len(live), err)
 	}
-	if _, err := e.Service.UpdateUser(ctx, admin.ID, anna.ID, latchkey.UserUpdate{Disabled: &no}); err != nil {
+	if _, err := e.Service.UpdateUser(ctx, as(admin), anna.ID, latchkey.UserUpdate{Disabled: &no}); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := e.Service.Refresh(ctx, p.RefreshToken, latchkey.Client{}); !errors.Is(err, latchkey.ErrInvalidGrant) {
@@ -106,7 +111,7 @@ func TestAdminListUsersPaging(t *testing.T) {
 	var seen []string
 	cursor := ""
 	for page := 0; ; page++ {
-		users, next, err := e.Service.ListUsers(ctx, admin.ID, cursor, 2)
+		users, next, err := e.Service.ListUsers(ctx, as(admin), cursor, 2)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -134,7 +139,7 @@ func TestAdminListUsersPaging(t *testing.T) {
 		{"negative limit", "", -1},
 		{"forged cursor", "' OR 1=1 --", 10},
 	} {
-		if _, _, err := e.Service.ListUsers(ctx, admin.ID, tc.cursor, tc.limit); !errors.As(err, &verr) {
+		if _, _, err := e.Service.ListUsers(ctx, as(admin), tc.cursor, tc.limit); !errors.As(err, &verr) {
 			t.Errorf("%s: %v, want a ValidationError", tc.name, err)
 		}
 	}
@@ -150,18 +155,18 @@ func TestAdminSessions(t *testing.T) {
 	recent := e.MustLogin(t, "anna", "password123member")
 	e.Clock.Advance(2 * time.Minute) // the first session is now idle past its TTL
 
-	live, err := e.Service.UserSessions(ctx, admin.ID, anna.ID)
+	live, err := e.Service.UserSessions(ctx, as(admin), anna.ID)
 	if err != nil || len(live) != 1 {
 		t.Fatalf("UserSessions = %d, %v; want only the session still live", len(live), err)
 	}
-	if _, err := e.Service.UserSessions(ctx, anna.ID, anna.ID); !errors.Is(err, latchkey.ErrNotAdmin) {
+	if _, err := e.Service.UserSessions(ctx, as(anna), anna.ID); !errors.Is(err, latchkey.ErrNotAdmin) {
 		t.Errorf("UserSessions by a member: %v, want ErrNotAdmin", err)
 	}
-	if _, err := e.Service.UserSessions(ctx, admin.ID, "0190d6a0-0000-7000-8000-000000000000"); !errors.Is(err, latchkey.ErrUserNotFound) {
+	if _, err := e.Service.UserSessions(ctx, as(admin), "0190d6a0-0000-7000-8000-000000000000"); !errors.Is(err, latchkey.ErrUserNotFound) {
 		t.Errorf("UserSessions of an unknown user: %v, want ErrUserNotFound", err)
 	}
 
-	if err := e.Service.RevokeUserSessions(ctx, admin.ID, anna.ID); err != nil {
+	if err := e.Service.RevokeUserSessions(ctx, as(admin), anna.ID); err != nil {
 		t.Fatal(err)
 	}
 	for _, p := range []*latchkey.TokenPair{old, recent} {
@@ -171,7 +176,7 @@ func TestAdminSessions(t *testing.T) {
 	}
 	// Signed out everywhere, not disabled: anna can log in again.
 	e.MustLogin(t, "anna", "password123member")
-	if err := e.Service.RevokeUserSessions(ctx, admin.ID, "not-an-id"); !errors.Is(err, latchkey.ErrUserNotFound) {
+	if err := e.Service.RevokeUserSessions(ctx, as(admin), "not-an-id"); !errors.Is(err, latchkey.ErrUserNotFound) {
 		t.Errorf("RevokeUserSessions of a bad id: %v, want ErrUserNotFound", err)
 	}
 }

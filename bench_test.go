@@ -2,6 +2,8 @@ package latchkey_test
 
 import (
 	"context"
+	"io"
+	"log/slog"
 	"runtime"
 	"sync/atomic"
 	"testing"
@@ -125,4 +127,28 @@ func BenchmarkRefreshParallel(b *testing.B) {
 		// goroutine on this chain continues from its newest token.
 		chains[i] = refresh
 	})
+}
+
+// BenchmarkAuditRecord is what a login pays for its audit event: the log
+// line (here to a discarding text handler, so formatting is counted) and
+// the append to the queue; the database write happens in Run, off the
+// request path. Compare with BenchmarkLogin in the same run.
+func BenchmarkAuditRecord(b *testing.B) {
+	e := latchkeytest.New(b, latchkeytest.Options{RealTime: true})
+	a := latchkey.NewAuditLog(e.Store, slog.New(slog.NewTextHandler(io.Discard, nil)), nil)
+	ctx := context.Background()
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		a.Record(ctx, latchkey.AuditEvent{Type: latchkey.AuditLoginSucceeded, UserID: "0190d6a0-0000-7000-8000-000000000001",
+			SessionID: "0190d6a0-0000-7000-8000-000000000002", IP: "192.0.2.1", UserAgent: "bench"})
+		if i++; i%400 == 0 {
+			// As Run would, off the request path: not timed.
+			b.StopTimer()
+			if err := a.Flush(ctx); err != nil {
+				b.Fatal(err)
+			}
+			b.StartTimer()
+		}
+	}
 }

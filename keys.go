@@ -86,7 +86,9 @@ type KeyRingConfig struct {
 	// unsealed are sealed on the first start with it.
 	EncryptionKey []byte
 	Logger        *slog.Logger
-	Now           func() time.Time
+	// Audit, when set, records key_rotated and key_retired.
+	Audit *AuditLog
+	Now   func() time.Time
 }
 
 // KeyRing is the auth server's signing keys as the contract's lifecycle
@@ -237,9 +239,19 @@ func (r *KeyRing) Reload(ctx context.Context) error {
 // Rotate makes the next key active, retires the active one and creates a
 // new next key, as one step across replicas.
 func (r *KeyRing) Rotate(ctx context.Context) error {
-	return r.update(ctx, func(keys []*SigningKey, now time.Time) (KeyChanges, error) {
+	if err := r.update(ctx, func(keys []*SigningKey, now time.Time) (KeyChanges, error) {
 		return r.rotate(keys, now)
-	})
+	}); err != nil {
+		return err
+	}
+	r.audit(ctx, AuditKeyRotated, "by request; now signing with "+r.ActiveID())
+	return nil
+}
+
+func (r *KeyRing) audit(ctx context.Context, t AuditType, detail string) {
+	if r.cfg.Audit != nil {
+		r.cfg.Audit.Record(ctx, AuditEvent{Type: t, Detail: detail})
+	}
 }
 
 // Retire withdraws a key for cause: it leaves JWKS at once. Withdrawing
@@ -247,7 +259,7 @@ func (r *KeyRing) Rotate(ctx context.Context) error {
 // withdrawing the next key replaces it. It returns ErrKeyNotFound for a
 // kid that is not published.
 func (r *KeyRing) Retire(ctx context.Context, kid string) error {
-	return r.update(ctx, func(keys []*SigningKey, now time.Time) (KeyChanges, error) {
+	err := r.update(ctx, func(keys []*SigningKey, now time.Time) (KeyChanges, error) {
 		i := slices.IndexFunc(keys, func(k *SigningKey) bool { return k.ID == kid && k.State != KeyWithdrawn })
 		if i < 0 {
 			return KeyChanges{}, ErrKeyNotFound
@@ -258,6 +270,11 @@ func (r *KeyRing) Retire(ctx context.Context, kid string) error {
 		// new one where this left a gap.
 		return KeyChanges{Update: []*SigningKey{&k}}, nil
 	})
+	if err != nil {
+		return err
+	}
+	r.audit(ctx, AuditKeyRetired, "key "+kid+" withdrawn; now signing with "+r.ActiveID())
+	return nil
 }
 
 // Run keeps the ring current until ctx ends: every interval it rotates
@@ -276,15 +293,20 @@ func (r *KeyRing) Run(ctx context.Context, interval time.Duration) {
 			return
 		case <-t.C:
 		}
+		rotated := false
 		err := r.update(ctx, func(keys []*SigningKey, now time.Time) (KeyChanges, error) {
-			if r.rotationDue(keys, now) {
-				r.cfg.Logger.InfoContext(ctx, "rotating signing keys on schedule", "interval", r.cfg.Rotation)
+			// Decided inside the update, so that of replicas whose ticks
+			// coincide only the first rotates.
+			if rotated = r.rotationDue(keys, now); rotated {
 				return r.rotate(keys, now)
 			}
 			return KeyChanges{}, nil
 		})
-		if err != nil && ctx.Err() == nil {
+		switch {
+		case err != nil && ctx.Err() == nil:
 			r.cfg.Logger.WarnContext(ctx, "signing keys not refreshed", "err", err)
+		case err == nil && rotated:
+			r.audit(ctx, AuditKeyRotated, "on schedule, every "+r.cfg.Rotation.String()+"; now signing with "+r.ActiveID())
 		}
 	}
 }

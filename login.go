@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -37,6 +38,10 @@ func (s *Service) Login(ctx context.Context, username, password string, c Client
 		userKey = "login:user:" + strings.ToLower(username)
 	}
 	if err := s.throttle(ctx, ipKey, userKey); err != nil {
+		var rl *RateLimitedError
+		if errors.As(err, &rl) {
+			s.audit(ctx, AuditLoginThrottled, c, "", "", "username "+quoteName(username)+"; retry after "+rl.RetryAfter.Round(time.Second).String())
+		}
 		return nil, err
 	}
 
@@ -46,6 +51,7 @@ func (s *Service) Login(ctx context.Context, username, password string, c Client
 		if err := s.gate.do(ctx, func() { VerifyPassword(s.dummyHash, password, s.cfg.Argon2) }); err != nil {
 			return nil, s.unthrottle(ctx, ipKey, userKey, err)
 		}
+		s.audit(ctx, AuditLoginFailed, c, "", "", "unknown username "+quoteName(username))
 		return nil, ErrInvalidCredentials
 	case err != nil:
 		return nil, fmt.Errorf("login: %w", err)
@@ -58,6 +64,11 @@ func (s *Service) Login(ctx context.Context, username, password string, c Client
 		return nil, fmt.Errorf("login: verify password of user %s: %w", u.ID, err)
 	}
 	if !ok || u.Disabled {
+		why := "wrong password"
+		if ok {
+			why = "account disabled"
+		}
+		s.audit(ctx, AuditLoginFailed, c, u.ID, "", why)
 		return nil, ErrInvalidCredentials
 	}
 
@@ -83,7 +94,22 @@ func (s *Service) Login(ctx context.Context, username, password string, c Client
 			s.cfg.Logger.WarnContext(ctx, "upgrade password hash", "user_id", u.ID, "err", err)
 		}
 	}
-	return s.startSession(ctx, u, c)
+	pair, sid, err := s.startSession(ctx, u, c)
+	if err != nil {
+		return nil, err
+	}
+	s.audit(ctx, AuditLoginSucceeded, c, u.ID, sid, "")
+	return pair, nil
+}
+
+// quoteName quotes a username for an audit detail. A name that breaks the
+// username rule is not repeated: it may be a password typed in the wrong
+// field.
+func quoteName(name string) string {
+	if ValidateUsername(name) != nil {
+		return "(not a valid username)"
+	}
+	return strconv.Quote(name)
 }
 
 // throttle spends one attempt of the address's and the username's

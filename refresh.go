@@ -78,7 +78,8 @@ func (s *Service) Refresh(ctx context.Context, refresh string, c Client) (*Token
 		return nil, fmt.Errorf("refresh: revoke session after reuse: %w", err)
 	}
 	s.cfg.Logger.WarnContext(ctx, "security: refresh token reuse, session revoked",
-		"event", "refresh_token_reuse", "session_id", sess.ID, "user_id", sess.UserID, "ip", c.IP)
+		"session_id", sess.ID, "user_id", sess.UserID, "ip", c.IP)
+	s.audit(ctx, AuditRefreshReuseDetected, c, sess.UserID, sess.ID, "a retired refresh token was presented again; the session is revoked")
 	return nil, ErrInvalidGrant
 }
 

@@ -26,6 +26,9 @@ type Config struct {
 	Limiter Limiter           // defaults to a MemoryLimiter on Now
 	Signer  AccessTokenSigner // signs access tokens (a *KeyRing); required
 	Logger  *slog.Logger      // defaults to discarding
+	// Audit records security events (defaults to an AuditLog on Store and
+	// Logger; run its Run in the background to store them promptly).
+	Audit *AuditLog
 
 	Issuer   string // iss; required
 	Audience string // aud; required
@@ -119,6 +122,9 @@ func NewService(cfg Config) (*Service, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
+	if cfg.Audit == nil {
+		cfg.Audit = NewAuditLog(cfg.Store, cfg.Logger, cfg.Now)
+	}
 	if cfg.Limiter == nil {
 		// On the Service's clock, so that a test moving the clock moves
 		// the throttle's refill too.
@@ -145,8 +151,8 @@ type TokenPair struct {
 	ExpiresIn time.Duration
 }
 
-// Client describes who is calling, for rate limiting and for the session
-// list an admin sees.
+// Client describes who is calling, for rate limiting, the session list an
+// admin sees and the audit log.
 type Client struct {
 	IP        string
 	UserAgent string
@@ -160,6 +166,14 @@ func (s *Service) Issuer() string { return s.cfg.Issuer }
 
 // Audience is the aud of the access tokens the Service issues.
 func (s *Service) Audience() string { return s.cfg.Audience }
+
+// Audit is the Service's audit log.
+func (s *Service) Audit() *AuditLog { return s.cfg.Audit }
+
+// audit records an event about the client's request.
+func (s *Service) audit(ctx context.Context, t AuditType, c Client, userID, sessionID, detail string) {
+	s.cfg.Audit.Record(ctx, AuditEvent{Type: t, UserID: userID, SessionID: sessionID, IP: c.IP, UserAgent: c.UserAgent, Detail: detail})
+}
 
 // Ready reports whether the database answers; /readyz asks it.
 func (s *Service) Ready(ctx context.Context) error { return s.cfg.Store.Ping(ctx) }

@@ -341,7 +341,7 @@ func TestLogout(t *testing.T) {
 	a := e.MustLogin(t, "anna", "password123member")
 	b := e.MustLogin(t, "anna", "password123member")
 
-	if err := e.Service.Logout(ctx, a.RefreshToken); err != nil {
+	if err := e.Service.Logout(ctx, a.RefreshToken, latchkey.Client{}); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := e.Service.Refresh(ctx, a.RefreshToken, latchkey.Client{}); !errors.Is(err, latchkey.ErrInvalidGrant) {
@@ -349,7 +349,7 @@ func TestLogout(t *testing.T) {
 	}
 	// Idempotent, and unknown or malformed tokens are not errors.
 	for _, tok := range []string{a.RefreshToken, strings.Repeat("A", 43), "short"} {
-		if err := e.Service.Logout(ctx, tok); err != nil {
+		if err := e.Service.Logout(ctx, tok, latchkey.Client{}); err != nil {
 			t.Errorf("logout %q: %v", tok, err)
 		}
 	}
@@ -358,7 +358,7 @@ func TestLogout(t *testing.T) {
 	}
 
 	c, _ := e.Verifier.Verify(ctx, b.AccessToken)
-	if err := e.Service.LogoutAll(ctx, c.Subject); err != nil {
+	if err := e.Service.LogoutAll(ctx, c.Subject, c.SessionID, latchkey.Client{}); err != nil {
 		t.Fatal(err)
 	}
 	if err := e.Service.CheckSession(ctx, c.SessionID); !errors.Is(err, latchkey.ErrSessionRevoked) {

@@ -67,7 +67,7 @@ func hashToken(tok string) []byte {
 	return h[:]
 }
 
-func (s *Service) startSession(ctx context.Context, u *User, c Client) (*TokenPair, error) {
+func (s *Service) startSession(ctx context.Context, u *User, c Client) (*TokenPair, string, error) {
 	now := s.now()
 	refresh, hash := newRefreshToken()
 	sess := &Session{
@@ -81,9 +81,10 @@ func (s *Service) startSession(ctx context.Context, u *User, c Client) (*TokenPa
 		CurrentHash: hash,
 	}
 	if err := s.cfg.Store.CreateSession(ctx, sess); err != nil {
-		return nil, fmt.Errorf("create session: %w", err)
+		return nil, "", fmt.Errorf("create session: %w", err)
 	}
-	return s.pair(u, sess.ID, refresh, now)
+	p, err := s.pair(u, sess.ID, refresh, now)
+	return p, sess.ID, err
 }
 
 // expiry is a session's deadline: idle lifetime from its last use, capped
@@ -133,7 +134,7 @@ func (s *Service) pair(u *User, sid, refresh string, now time.Time) (*TokenPair,
 // Logout revokes the session the refresh token belongs to. Any token the
 // session ever had will do, since ending a session never grants anything.
 // An unknown token is not an error: logout is idempotent.
-func (s *Service) Logout(ctx context.Context, refresh string) error {
+func (s *Service) Logout(ctx context.Context, refresh string, c Client) error {
 	if !wellFormedRefreshToken(refresh) {
 		return nil
 	}
@@ -144,17 +145,24 @@ func (s *Service) Logout(ctx context.Context, refresh string) error {
 	if err != nil {
 		return fmt.Errorf("logout: %w", err)
 	}
+	if sess.Revoked() {
+		return nil // ended already: nothing happens, nothing to record
+	}
 	if err := s.cfg.Store.RevokeSession(ctx, sess.ID, s.now(), "logout"); err != nil && !errors.Is(err, ErrNotFound) {
 		return fmt.Errorf("logout: %w", err)
 	}
+	s.audit(ctx, AuditLogout, c, sess.UserID, sess.ID, "")
 	return nil
 }
 
-// LogoutAll revokes every session of the user.
-func (s *Service) LogoutAll(ctx context.Context, userID string) error {
-	if _, err := s.cfg.Store.RevokeUserSessions(ctx, userID, s.now(), "logout all"); err != nil {
+// LogoutAll revokes every session of the user; sessionID is the one the
+// request came from, for the audit log.
+func (s *Service) LogoutAll(ctx context.Context, userID, sessionID string, c Client) error {
+	n, err := s.cfg.Store.RevokeUserSessions(ctx, userID, s.now(), "logout all")
+	if err != nil {
 		return fmt.Errorf("logout all: %w", err)
 	}
+	s.audit(ctx, AuditLogoutAll, c, userID, sessionID, fmt.Sprintf("%d sessions ended", n))
 	return nil
 }
 

@@ -98,6 +98,21 @@ type Store interface {
 	// SigningKeys returns all stored signing keys, newest first.
 	SigningKeys(ctx context.Context) ([]*SigningKey, error)
 
+	// AppendAudit stores events, all or none. An ID that exists is
+	// ErrConflict.
+	AppendAudit(ctx context.Context, events []*AuditEvent) error
+
+	// ListAudit returns up to q.Limit events matching q, newest first (in
+	// descending ID order), only those whose ID sorts before q.Before when
+	// it is set.
+	ListAudit(ctx context.Context, q AuditQuery) ([]*AuditEvent, error)
+
+	// DeleteAuditBefore deletes up to limit events whose At is strictly
+	// before the given time, oldest first, and returns how many it deleted.
+	// Concurrent callers never delete an event twice or block each other
+	// for long.
+	DeleteAuditBefore(ctx context.Context, before time.Time, limit int) (int, error)
+
 	// Ping reports whether the database answers.
 	Ping(ctx context.Context) error
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"time"
 	"unicode/utf8"
 
@@ -103,6 +104,9 @@ func (s *Service) Register(ctx context.Context, username, password string, c Cli
 		}
 	}
 	u, err := s.CreateUser(ctx, username, password, RoleMember)
+	if err == nil {
+		s.audit(ctx, AuditRegistered, c, u.ID, "", "username "+strconv.Quote(u.Username))
+	}
 	if key != "" && (errors.Is(err, ErrBusy) || ctx.Err() != nil) {
 		// Turned away before anything was tried: the attempt is given back.
 		if rerr := s.cfg.Limiter.Refund(ctx, key, s.cfg.RegisterRatePerIP); rerr != nil {

@@ -98,10 +98,11 @@ func New(tb testing.TB, o Options) *Env {
 		e.Clock = NewClock(Start)
 		now = e.Clock.Now
 	}
+	audit := latchkey.NewAuditLog(st, nil, now)
 	if o.Secret != nil {
 		e.Keys, err = latchkey.SharedSecretKeyRing(o.Secret, nil)
 	} else {
-		e.Keys, err = latchkey.NewKeyRing(ctx, latchkey.KeyRingConfig{Store: st, Alg: o.Alg, Now: now})
+		e.Keys, err = latchkey.NewKeyRing(ctx, latchkey.KeyRingConfig{Store: st, Alg: o.Alg, Now: now, Audit: audit})
 	}
 	if err != nil {
 		tb.Fatalf("signing keys: %v", err)
@@ -113,6 +114,7 @@ func New(tb testing.TB, o Options) *Env {
 		Audience:   "latchkey",
 		ReuseGrace: 10 * time.Second,
 		Argon2:     FastArgon2,
+		Audit:      audit,
 		Now:        now,
 	}
 	if o.Config != nil {

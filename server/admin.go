@@ -21,11 +21,11 @@ func adminUserBody(u *latchkey.User) adminUserJSON {
 	return adminUserJSON{ID: u.ID, Username: u.Username, Role: string(u.Role), Disabled: u.Disabled, CreatedAt: rfc3339(u.CreatedAt)}
 }
 
-// actor is the authenticated caller's user id; routes.go puts every admin
-// handler behind bearer.Require, so the claims are there.
-func actor(r *http.Request) string {
+// actor is the authenticated caller; routes.go puts every admin handler
+// behind bearer.Require, so the claims are there.
+func actor(r *http.Request) latchkey.Actor {
 	c, _ := bearer.ClaimsFrom(r.Context())
-	return c.Subject
+	return latchkey.Actor{UserID: c.Subject, SessionID: c.SessionID, Client: clientOf(r)}
 }
 
 func handleAdminListUsers(svc *latchkey.Service) handlerFunc {
@@ -146,6 +146,51 @@ func handleAdminRevokeSessions(svc *latchkey.Service) handlerFunc {
 			return err
 		}
 		w.WriteHeader(http.StatusNoContent)
+		return nil
+	}
+}
+
+type auditEventJSON struct {
+	ID        string `json:"id"`
+	At        string `json:"at"`
+	Type      string `json:"type"`
+	UserID    string `json:"userId"`
+	SessionID string `json:"sessionId"`
+	IP        string `json:"ip"`
+	UserAgent string `json:"userAgent"`
+	Detail    string `json:"detail"`
+}
+
+func handleAdminAudit(svc *latchkey.Service) handlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) error {
+		q := r.URL.Query()
+		query := latchkey.AuditQuery{UserID: q.Get("user"), Type: latchkey.AuditType(q.Get("type")), Before: q.Get("cursor")}
+		if v := q.Get("limit"); v != "" {
+			n, err := strconv.Atoi(v)
+			if err != nil || n < 1 || n > latchkey.MaxPageSize {
+				return badRequest("limit must be an integer from 1 to " + strconv.Itoa(latchkey.MaxPageSize) + ".")
+			}
+			query.Limit = n
+		}
+		events, next, err := svc.ListAudit(r.Context(), actor(r), query)
+		if err != nil {
+			return err
+		}
+		out := struct {
+			Events     []auditEventJSON `json:"events"`
+			NextCursor *string          `json:"nextCursor"`
+		}{Events: make([]auditEventJSON, 0, len(events))}
+		for _, e := range events {
+			out.Events = append(out.Events, auditEventJSON{
+				ID: e.ID, At: rfc3339(e.At), Type: string(e.Type), UserID: e.UserID, SessionID: e.SessionID,
+				IP: e.IP, UserAgent: e.UserAgent, Detail: e.Detail,
+			})
+		}
+		if next != "" {
+			out.NextCursor = &next
+		}
+		w.Header().Set("Cache-Control", "no-store")
+		encode(w, http.StatusOK, out)
 		return nil
 	}
 }

@@ -135,7 +135,7 @@ func handleLogout(svc *latchkey.Service) handlerFunc {
 		if err != nil {
 			return err
 		}
-		if err := svc.Logout(r.Context(), tok); err != nil {
+		if err := svc.Logout(r.Context(), tok, clientOf(r)); err != nil {
 			return err
 		}
 		w.WriteHeader(http.StatusNoContent)
@@ -146,7 +146,7 @@ func handleLogout(svc *latchkey.Service) handlerFunc {
 func handleLogoutAll(svc *latchkey.Service) handlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) error {
 		claims, _ := bearer.ClaimsFrom(r.Context())
-		if err := svc.LogoutAll(r.Context(), claims.Subject); err != nil {
+		if err := svc.LogoutAll(r.Context(), claims.Subject, claims.SessionID, clientOf(r)); err != nil {
 			return err
 		}
 		w.WriteHeader(http.StatusNoContent)

@@ -38,6 +38,7 @@ func routes(cfg Config, verifier *token.Verifier) []route {
 		{"PATCH /admin/users/{id}", admin(handleAdminUpdateUser(svc))},
 		{"GET /admin/users/{id}/sessions", admin(handleAdminListSessions(svc))},
 		{"DELETE /admin/users/{id}/sessions", admin(handleAdminRevokeSessions(svc))},
+		{"GET /admin/audit", admin(handleAdminAudit(svc))},
 		{"GET /.well-known/jwks.json", jwks},
 		{"GET /.well-known/openid-configuration", discovery},
 		{"GET /healthz", handleHealthz()},

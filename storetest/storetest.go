@@ -68,6 +68,11 @@ func Run(t *testing.T, open func(t *testing.T) latchkey.Store) {
 		{"UpdateSigningKeys", testUpdateSigningKeys},
 		{"UpdateSigningKeysConcurrent", testUpdateSigningKeysConcurrent},
 
+		{"AuditAppendAndList", testAuditAppendAndList},
+		{"AuditAppendAllOrNone", testAuditAppendAllOrNone},
+		{"AuditDeleteBefore", testAuditDeleteBefore},
+		{"AuditDeleteConcurrent", testAuditDeleteConcurrent},
+
 		{"TimesRoundTripInUTC", testTimesRoundTripInUTC},
 		{"ZeroTimesRoundTrip", testZeroTimesRoundTrip},
 	}
