@@ -3,13 +3,14 @@
 //
 //	latchkey serve        auth server (:3000)
 //	latchkey books        books resource server (:4000)
-//	latchkey demo         both, with demo users and books, data in ./latchkey-data/
+//	latchkey demo         both on loopback, with demo users and books, data in ./latchkey-data/
 //	latchkey user add     create a user (password read from a prompt or stdin)
 //	latchkey secret       print a new random shared secret
 //	latchkey version      print the version
 //
 // Configuration comes from flags, the environment and a .env file, in that
-// order of precedence; `latchkey help` lists every setting.
+// order of precedence; `latchkey help` lists every setting, and
+// `latchkey COMMAND -h` those of one command with their defaults.
 package main
 
 import (
@@ -45,7 +46,7 @@ func usageErr(format string, args ...any) error {
 
 // exitCode prints err as the one line a failed start ends with.
 func exitCode(err error, stderr io.Writer) int {
-	if err == nil || err == errHelp {
+	if err == nil || errors.Is(err, errHelp) {
 		return 0
 	}
 	var ee *exitError
