@@ -110,11 +110,14 @@ func (s *Service) UpdateUser(ctx context.Context, a Actor, id string, upd UserUp
 		return nil, ErrSelfLockout
 	}
 	var changes []string
+	revoke := false // tokens issued under the old role or while enabled must stop working
 	if upd.Role != nil && *upd.Role != u.Role {
+		revoke = true
 		changes = append(changes, fmt.Sprintf("role %s to %s", u.Role, *upd.Role))
 		u.Role = *upd.Role
 	}
 	if upd.Disabled != nil && *upd.Disabled != u.Disabled {
+		revoke = revoke || *upd.Disabled
 		changes = append(changes, fmt.Sprintf("disabled %v to %v", u.Disabled, *upd.Disabled))
 		u.Disabled = *upd.Disabled
 	}
@@ -126,6 +129,11 @@ func (s *Service) UpdateUser(ctx context.Context, a Actor, id string, upd UserUp
 	if u.Disabled {
 		if _, err := s.cfg.Store.RevokeUserSessions(ctx, u.ID, s.now(), "user disabled"); err != nil {
 			return nil, fmt.Errorf("update user: revoke sessions: %w", err)
+		}
+	}
+	if revoke {
+		if u.Generation, err = s.revokeUserTokens(ctx, u.ID); err != nil {
+			return nil, fmt.Errorf("update user: %w", err)
 		}
 	}
 	if len(changes) > 0 {
@@ -167,6 +175,9 @@ func (s *Service) RevokeUserSessions(ctx context.Context, a Actor, id string) er
 	}
 	n, err := s.cfg.Store.RevokeUserSessions(ctx, id, s.now(), "revoked by admin")
 	if err != nil {
+		return fmt.Errorf("revoke sessions: %w", err)
+	}
+	if _, err := s.revokeUserTokens(ctx, id); err != nil {
 		return fmt.Errorf("revoke sessions: %w", err)
 	}
 	s.audit(ctx, AuditSessionsRevoked, a.Client, id, a.SessionID, fmt.Sprintf("%d sessions ended by admin %s", n, a.UserID))

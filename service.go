@@ -33,7 +33,11 @@ type Config struct {
 	Issuer   string // iss; required
 	Audience string // aud; required
 
-	AccessTTL      time.Duration
+	AccessTTL time.Duration
+	// Leeway is the clock skew verifiers allow (default token.DefaultLeeway):
+	// a token can outlive its expiry by this much, so the revocation feed
+	// keeps entries for AccessTTL plus Leeway.
+	Leeway         time.Duration
 	RefreshIdleTTL time.Duration
 	SessionMaxAge  time.Duration
 	ReuseGrace     time.Duration
@@ -84,7 +88,7 @@ func NewService(cfg Config) (*Service, error) {
 		return nil, errors.New("latchkey: Config.Issuer is required")
 	case cfg.Audience == "":
 		return nil, errors.New("latchkey: Config.Audience is required")
-	case cfg.AccessTTL < 0, cfg.RefreshIdleTTL < 0, cfg.SessionMaxAge < 0, cfg.ReuseGrace < 0:
+	case cfg.AccessTTL < 0, cfg.Leeway < 0, cfg.RefreshIdleTTL < 0, cfg.SessionMaxAge < 0, cfg.ReuseGrace < 0:
 		return nil, errors.New("latchkey: negative duration in Config")
 	case cfg.PasswordConcurrency < 0, cfg.PasswordQueue < 0:
 		return nil, errors.New("latchkey: negative password concurrency or queue in Config")
@@ -94,6 +98,9 @@ func NewService(cfg Config) (*Service, error) {
 	}
 	if cfg.AccessTTL == 0 {
 		cfg.AccessTTL = DefaultAccessTTL
+	}
+	if cfg.Leeway == 0 {
+		cfg.Leeway = token.DefaultLeeway
 	}
 	if cfg.RefreshIdleTTL == 0 {
 		cfg.RefreshIdleTTL = DefaultRefreshIdleTTL

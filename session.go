@@ -114,16 +114,17 @@ func (s *Service) live(sess *Session, now time.Time) bool {
 
 func (s *Service) pair(u *User, sid, refresh string, now time.Time) (*TokenPair, error) {
 	access, err := s.cfg.Signer.Sign(&token.Claims{
-		Issuer:    s.cfg.Issuer,
-		Subject:   u.ID,
-		Audience:  []string{s.cfg.Audience},
-		ExpiresAt: now.Add(s.cfg.AccessTTL),
-		IssuedAt:  now,
-		NotBefore: now,
-		ID:        rand.Text(),
-		SessionID: sid,
-		Username:  u.Username,
-		Role:      string(u.Role),
+		Issuer:     s.cfg.Issuer,
+		Subject:    u.ID,
+		Audience:   []string{s.cfg.Audience},
+		ExpiresAt:  now.Add(s.cfg.AccessTTL),
+		IssuedAt:   now,
+		NotBefore:  now,
+		ID:         rand.Text(),
+		SessionID:  sid,
+		Username:   u.Username,
+		Role:       string(u.Role),
+		Generation: u.Generation,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("sign access token: %w", err)
@@ -160,6 +161,9 @@ func (s *Service) Logout(ctx context.Context, refresh string, c Client) error {
 func (s *Service) LogoutAll(ctx context.Context, userID, sessionID string, c Client) error {
 	n, err := s.cfg.Store.RevokeUserSessions(ctx, userID, s.now(), "logout all")
 	if err != nil {
+		return fmt.Errorf("logout all: %w", err)
+	}
+	if _, err := s.revokeUserTokens(ctx, userID); err != nil {
 		return fmt.Errorf("logout all: %w", err)
 	}
 	s.audit(ctx, AuditLogoutAll, c, userID, sessionID, fmt.Sprintf("%d sessions ended", n))

@@ -28,8 +28,8 @@ type Store interface {
 	UserByUsername(ctx context.Context, name string) (*User, error)
 
 	// UpdateUser writes u's Role, PasswordHash and Disabled. It returns
-	// ErrNotFound if there is no user with u.ID. Username and CreatedAt
-	// never change.
+	// ErrNotFound if there is no user with u.ID. Username, CreatedAt and
+	// Generation never change through it (BumpGeneration moves the last).
 	UpdateUser(ctx context.Context, u *User) error
 
 	// ListUsers returns up to limit users whose id sorts after afterID
@@ -98,6 +98,17 @@ type Store interface {
 	// SigningKeys returns all stored signing keys, newest first.
 	SigningKeys(ctx context.Context) ([]*SigningKey, error)
 
+	// BumpGeneration adds one to the user's Generation, recording when, and
+	// returns the new value; concurrent bumps are never lost. It returns
+	// ErrNotFound if there is no such user.
+	BumpGeneration(ctx context.Context, userID string, at time.Time) (int64, error)
+
+	// Revocations returns the sessions revoked at or after since (with
+	// when) and the users whose Generation was bumped at or after since
+	// (with their current generation and when), each ordered by time, then
+	// id. It reads only what changed in the window, never all history.
+	Revocations(ctx context.Context, since time.Time) (*Revocations, error)
+
 	// AppendAudit stores events, all or none. An ID that exists is
 	// ErrConflict.
 	AppendAudit(ctx context.Context, events []*AuditEvent) error
@@ -130,6 +141,26 @@ type Rotation struct {
 	// ExpiresAt is the session's new expiry: the idle deadline moves with
 	// use, capped by the absolute one.
 	ExpiresAt time.Time
+}
+
+// Revocations is what Store.Revocations returns.
+type Revocations struct {
+	Sessions []RevokedSession
+	Users    []UserRevocation
+}
+
+// RevokedSession is a session ended at RevokedAt.
+type RevokedSession struct {
+	ID        string
+	RevokedAt time.Time
+}
+
+// UserRevocation says that the user's tokens of a generation below
+// Generation are revoked, since At.
+type UserRevocation struct {
+	UserID     string
+	Generation int64
+	At         time.Time
 }
 
 // KeyChanges is what one UpdateSigningKeys applies. Update writes a key's

@@ -31,6 +31,11 @@ type User struct {
 	PasswordHash string
 	Disabled     bool
 	CreatedAt    time.Time
+	// Generation counts the user-level revocations (role changed,
+	// disabled, signed out everywhere). Access tokens carry the generation
+	// they were issued under, so the revocation feed can refuse exactly the
+	// tokens issued before an event and never one issued after it.
+	Generation int64
 }
 
 // Username and password bounds from the contract.

@@ -2,6 +2,7 @@ package server
 
 import (
 	"net/http"
+	"time"
 
 	"github.com/latchkey-dev/latchkey/bearer"
 	"github.com/latchkey-dev/latchkey/token"
@@ -41,6 +42,7 @@ func routes(cfg Config, verifier *token.Verifier) []route {
 		{"GET /admin/audit", admin(handleAdminAudit(svc))},
 		{"GET /.well-known/jwks.json", jwks},
 		{"GET /.well-known/openid-configuration", discovery},
+		{"GET /.well-known/revocations", h(handleRevocations(&feed{svc: svc, now: time.Now}))},
 		{"GET /healthz", handleHealthz()},
 		{"GET /readyz", handleReadyz(svc.Ready, logger)},
 		{"GET /openapi.json", handleOpenAPI()},

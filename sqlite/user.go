@@ -26,12 +26,12 @@ func (s *Store) CreateUser(ctx context.Context, u *latchkey.User) error {
 
 // userColumns are read from the users table under the alias u, so that
 // joins can use them as they are.
-const userColumns = `u.id, u.username, u.role, u.password_hash, u.disabled, u.created_at`
+const userColumns = `u.id, u.username, u.role, u.password_hash, u.disabled, u.created_at, u.generation`
 
 // userDest is where a row of userColumns goes; the role is converted after
 // the scan.
 func userDest(u *latchkey.User, role *string) []any {
-	return []any{&u.ID, &u.Username, role, &u.PasswordHash, &u.Disabled, timeCol{&u.CreatedAt}}
+	return []any{&u.ID, &u.Username, role, &u.PasswordHash, &u.Disabled, timeCol{&u.CreatedAt}, &u.Generation}
 }
 
 func scanUser(row interface{ Scan(...any) error }) (*latchkey.User, error) {

@@ -62,6 +62,8 @@ func Run(t *testing.T, open func(t *testing.T) latchkey.Store) {
 		{"RevokeUserSessions", testRevokeUserSessions},
 		{"ListSessions", testListSessions},
 		{"DeleteExpiredSessions", testDeleteExpiredSessions},
+		{"BumpGeneration", testBumpGeneration},
+		{"Revocations", testRevocations},
 
 		{"SigningKeys", testSigningKeys},
 		{"SigningKeyDuplicateID", testSigningKeyDuplicateID},

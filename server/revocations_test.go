@@ -1,0 +1,65 @@
+package server
+
+import (
+	"encoding/json"
+	"net/http"
+	"testing"
+	"time"
+
+	"github.com/latchkey-dev/latchkey"
+)
+
+func TestRevocationFeedOverHTTP(t *testing.T) {
+	s := newTestServer(t, serverOpts{})
+	s.mustUser(t, "anna", "password123member", latchkey.RoleMember)
+
+	r := s.do(t, "GET", "/.well-known/revocations", nil)
+	etag := r.header.Get("ETag")
+	var doc struct {
+		Issuer      string `json:"issuer"`
+		GeneratedAt string `json:"generatedAt"`
+		Sessions    []struct {
+			SID       string `json:"sid"`
+			RevokedAt string `json:"revokedAt"`
+		} `json:"sessions"`
+		Users []json.RawMessage `json:"users"`
+	}
+	if err := json.Unmarshal(r.body, &doc); err != nil || r.status != 200 || etag == "" {
+		t.Fatalf("feed: %d %s, ETag %q", r.status, r.body, etag)
+	}
+	if doc.Issuer != "http://auth.test" || doc.Sessions == nil || doc.Users == nil || len(doc.Sessions) != 0 {
+		t.Errorf("empty feed = %s; want the issuer and two empty lists", r.body)
+	}
+	if _, err := time.Parse(time.RFC3339, doc.GeneratedAt); err != nil {
+		t.Errorf("generatedAt %q: %v", doc.GeneratedAt, err)
+	}
+	if r.header.Get("Cache-Control") != "no-cache" {
+		t.Errorf("Cache-Control = %q", r.header.Get("Cache-Control"))
+	}
+	for _, inm := range []string{etag, "W/" + etag, `"other", ` + etag, "*"} {
+		if r := s.do(t, "GET", "/.well-known/revocations", nil, "If-None-Match", inm); r.status != http.StatusNotModified || len(r.body) != 0 {
+			t.Errorf("If-None-Match %s: %d %q; want 304 with no body", inm, r.status, r.body)
+		}
+	}
+	if r := s.do(t, "GET", "/.well-known/revocations", nil, "If-None-Match", `"stale"`); r.status != 200 {
+		t.Errorf("a stale ETag: %d, want 200", r.status)
+	}
+
+	_, refresh := s.login(t, "anna", "password123member")
+	if r := s.do(t, "POST", "/logout", map[string]string{"refreshToken": refresh}); r.status != 204 {
+		t.Fatal(r.status)
+	}
+	// The feed is rebuilt at most once per feedRefresh.
+	deadline := time.Now().Add(3 * feedRefresh)
+	for {
+		r = s.do(t, "GET", "/.well-known/revocations", nil, "If-None-Match", etag)
+		if r.status == 200 || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	json.Unmarshal(r.body, &doc)
+	if r.status != 200 || len(doc.Sessions) != 1 || r.header.Get("ETag") == etag {
+		t.Errorf("after a logout: %d %s; want the session listed under a new ETag", r.status, r.body)
+	}
+}
