@@ -170,6 +170,7 @@ func TestReadmeWalkthrough(t *testing.T) {
 		`"refreshToken":"`,                                   // refresh
 		`HTTP/1.1 204 No Content`, `"error":"invalid_grant"`, // logout, then the token is dead
 		`"sessions":[`, `"disabled":true`, `"error":"invalid_credentials"`, `"disabled":false`, // the admin block
+		" user_updated ", " login_failed ", // the audit log, newest first
 	}
 	rest := out.String()
 	for _, step := range steps {
