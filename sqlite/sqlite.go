@@ -40,7 +40,11 @@ var _ latchkey.Store = (*Store)(nil)
 // A new database file is created with mode 0600 and a missing parent
 // directory with 0700, since the database holds the signing keys; an
 // existing file keeps its mode. The pool holds at most
-// sqlitedb.PoolSize() connections, and closes those idle for a minute.
+// sqlitedb.PoolSize() connections, and closes those idle for a minute. A
+// connection that reports the file read-only, an I/O error or corruption
+// leaves the pool, and one opened while the file could not be written
+// leaves it as soon as the file can be, so that logins and rotations work
+// again the moment the file is writable, without a restart.
 func Open(ctx context.Context, path string) (*Store, error) {
 	migrations, err := fs.Sub(migrationFiles, "migrations")
 	if err != nil {
@@ -74,7 +78,9 @@ func (s *Store) Close() error {
 	return s.db.Close()
 }
 
-// Ping implements latchkey.Store.
+// Ping implements latchkey.Store, for readiness: it fails, with
+// sqlitedb.ErrReadOnly, when the database answers but cannot be written,
+// since nearly every request of the auth server writes. It takes no lock.
 func (s *Store) Ping(ctx context.Context) error {
 	if err := sqlitedb.Ping(ctx, s.db); err != nil {
 		return fmt.Errorf("ping: %w", err)

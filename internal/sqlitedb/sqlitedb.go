@@ -1,8 +1,10 @@
 // Package sqlitedb opens a SQLite database the one way both of Latchkey's
 // SQLite stores need it, the auth server's (sqlite/) and the books server's
 // (books/): the file created with private modes, one DSN dialect for the
-// pragmas, a pool sized for SQLite, the schema brought up to date from
-// numbered migrations, and a ping that touches the database.
+// pragmas, a pool sized for SQLite whose connections leave it when their
+// file fails them (see conn.go), the schema brought up to date from
+// numbered migrations, and a ping that fails when the database cannot be
+// written.
 //
 // It knows nothing of either store's tables, and imports nothing of
 // Latchkey: books, written as a third party would write it, may not link
@@ -89,6 +91,9 @@ func PoolSize() int { return max(4, runtime.GOMAXPROCS(0)) }
 // writer, with cfg's synchronous setting. Transactions begin IMMEDIATE:
 // they take the write lock up front, waiting under the busy timeout,
 // instead of failing with SQLITE_BUSY when a read lock cannot be upgraded.
+//
+// A connection whose file fails it (read-only, I/O error, corruption)
+// leaves the pool instead of going on failing; see conn.go.
 func Open(ctx context.Context, cfg Config) (*sql.DB, error) {
 	sync, busy := cfg.Synchronous, cfg.BusyTimeout
 	if sync == "" {
@@ -108,14 +113,15 @@ func Open(ctx context.Context, cfg Config) (*sql.DB, error) {
 		return nil, errors.New("no migrations")
 	}
 	memory := cfg.Path == ":memory:"
-	dsn, err := dataSource(cfg.Path, sync, busy)
+	dsn, abs, err := dataSource(cfg.Path, sync, busy)
 	if err != nil {
 		return nil, err
 	}
-	db, err := sql.Open("sqlite", dsn)
+	base, err := sqlite.NewConnector(dsn)
 	if err != nil {
 		return nil, err
 	}
+	db := sql.OpenDB(&connector{base: base, path: abs})
 	if memory {
 		// Every connection to ":memory:" is a database of its own, so the
 		// pool holds exactly one, forever.
@@ -137,31 +143,31 @@ func Open(ctx context.Context, cfg Config) (*sql.DB, error) {
 	return db, nil
 }
 
-// dataSource returns the driver's DSN for path, creating the file first.
+// dataSource returns the driver's DSN for path, creating the file first,
+// and the file's absolute path ("" for ":memory:").
 //
 // The pragmas go in as _pragma=name(value), the driver's own dialect: it
 // runs them on every new connection, busy_timeout first. (The driver's
 // newer _busy_timeout style keys, borrowed from mattn/go-sqlite3, are
 // silently ignored by releases before them, which would turn off foreign
 // keys and the busy timeout without a word.)
-func dataSource(name string, sync Synchronous, busy time.Duration) (string, error) {
+func dataSource(name string, sync Synchronous, busy time.Duration) (dsn, abs string, err error) {
 	params := url.Values{}
 	params.Add("_pragma", "busy_timeout("+strconv.FormatInt(busy.Milliseconds(), 10)+")")
 	params.Add("_pragma", "foreign_keys(1)")
 	params.Set("_txlock", "immediate")
 	if name == ":memory:" {
-		return ":memory:?" + params.Encode(), nil
+		return ":memory:?" + params.Encode(), "", nil
 	}
-	abs, err := filepath.Abs(name)
-	if err != nil {
-		return "", err
+	if abs, err = filepath.Abs(name); err != nil {
+		return "", "", err
 	}
 	if err := createFile(abs); err != nil {
-		return "", err
+		return "", "", err
 	}
 	params.Add("_pragma", "journal_mode(WAL)")
 	params.Add("_pragma", "synchronous("+string(sync)+")")
-	return fileURI(abs, params), nil
+	return fileURI(abs, params), abs, nil
 }
 
 // createFile makes sure the database file exists with mode 0600 before
@@ -189,21 +195,87 @@ func fileURI(abs string, params url.Values) string {
 	return u.String()
 }
 
-// Ping reports whether the database answers. PingContext only checks that
-// a connection can be had; a statement notices a broken file too.
+// ErrReadOnly is returned by Ping when the database answers but cannot be
+// written: its connection came up read-only, or the files could not be
+// opened for writing by a new connection.
+var ErrReadOnly = errors.New("database is read-only")
+
+// ErrSchemaTooNew is returned by Open and Migrate when the database records
+// a migration numbered past every one they were given: a newer build wrote
+// this schema, and an older one must not write to what it does not know.
+var ErrSchemaTooNew = errors.New("database schema is newer than this build knows")
+
+// Ping is a readiness check: nil only if the database answers and can be
+// written. It costs no lock and writes nothing, so that a check every few
+// seconds neither waits behind writers nor slows them (BEGIN IMMEDIATE
+// would take the write lock, and in WAL mode it succeeds even on a
+// read-only connection; BenchmarkPing measures both). It fails
+//
+//   - when no connection can be had, or the database is closed;
+//   - when reading the database header fails (PRAGMA schema_version, which
+//     goes through the pager: an I/O error, a file that is not a database);
+//   - with ErrReadOnly when the connection it used came up read-only;
+//   - with ErrReadOnly when the file, or its -wal or -shm file, could not be
+//     opened for writing now (see checkWritable): a new connection would
+//     come up read-only, and the pool opens new ones all the time.
+//
+// A *sql.DB opened elsewhere is checked the same way, its file found with
+// PRAGMA database_list.
 func Ping(ctx context.Context, db *sql.DB) error {
-	if err := db.PingContext(ctx); err != nil {
+	c, err := db.Conn(ctx)
+	if err != nil {
 		return err
 	}
-	var one int
-	return db.QueryRowContext(ctx, "SELECT 1").Scan(&one)
+	defer c.Close()
+	var version int64
+	if err := c.QueryRowContext(ctx, `PRAGMA schema_version`).Scan(&version); err != nil {
+		return err
+	}
+	var (
+		file     string
+		known    bool // file is known without asking SQLite
+		readOnly bool
+	)
+	err = c.Raw(func(dc any) error {
+		if own, ok := dc.(*conn); ok {
+			file, known = own.path, true
+		}
+		r, ok := dc.(readOnlyReporter)
+		if !ok {
+			return nil // another driver: the file check below still runs
+		}
+		var err error
+		readOnly, err = r.IsReadOnly("main")
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	if readOnly {
+		return fmt.Errorf("%w: the connection was opened read-only", ErrReadOnly)
+	}
+	if !known {
+		if err := c.QueryRowContext(ctx,
+			`SELECT file FROM pragma_database_list WHERE name = 'main'`).Scan(&file); err != nil {
+			return err
+		}
+	}
+	if file == "" {
+		return nil // in memory
+	}
+	if err := checkWritable(file); err != nil {
+		return fmt.Errorf("%w: %w", ErrReadOnly, err)
+	}
+	return nil
 }
 
 // Migrate applies, in order of their numbers, the migrations in
 // migrations (NNNN_name.sql files at its root, NNNN > 0, each number once)
 // that the database's schema_migrations table does not record, each in a
 // transaction together with its record, so that a failed migration leaves
-// nothing behind. Every name is checked before anything is applied.
+// nothing behind. Every name is checked before anything is applied, and a
+// database that records a number past the newest migration given is
+// refused with ErrSchemaTooNew before anything is applied.
 //
 // Each transaction checks the record again first, so that processes
 // opening a new database at once apply each migration exactly once. While
@@ -278,6 +350,18 @@ func apply(ctx context.Context, db *sql.DB, list []migration) error {
 		applied_at INTEGER NOT NULL
 	)`); err != nil {
 		return fmt.Errorf("create schema_migrations: %w", err)
+	}
+	var newest sql.NullInt64
+	if err := db.QueryRowContext(ctx, `SELECT MAX(version) FROM schema_migrations`).Scan(&newest); err != nil {
+		return fmt.Errorf("read schema_migrations: %w", err)
+	}
+	known := 0
+	if len(list) > 0 {
+		known = list[len(list)-1].version
+	}
+	if newest.Valid && newest.Int64 > int64(known) {
+		return fmt.Errorf("%w: the database is at version %d, this build knows versions up to %d",
+			ErrSchemaTooNew, newest.Int64, known)
 	}
 	for _, m := range list {
 		if err := applyOne(ctx, db, m); err != nil {

@@ -353,3 +353,25 @@ func TestPoolStaysBounded(t *testing.T) {
 		t.Errorf("in-memory MaxOpenConnections = %d, want 1: a second connection is another database", got)
 	}
 }
+
+// TestSchemaTooNew: a database migrated by a newer build (one more
+// migration recorded) is refused by an older one, before anything runs.
+func TestSchemaTooNew(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "new.db")
+	newer := fstest.MapFS{"0003_notes.sql": {Data: []byte(`CREATE TABLE notes (body TEXT);`)}}
+	for k, v := range schema {
+		newer[k] = v
+	}
+	mustOpen(t, Config{Path: path, Migrations: newer}).Close()
+
+	db, err := Open(t.Context(), Config{Path: path, Migrations: schema})
+	if err == nil {
+		db.Close()
+		t.Fatal("an older build opened a newer schema")
+	}
+	if !errors.Is(err, ErrSchemaTooNew) || !strings.Contains(err.Error(), "version 3") {
+		t.Errorf("Open = %v, want ErrSchemaTooNew naming version 3", err)
+	}
+	// The same build, and a newer one, still open it.
+	mustOpen(t, Config{Path: path, Migrations: newer})
+}
