@@ -26,6 +26,9 @@ func routes(cfg Config, verifier *token.Verifier) []route {
 	// in the database, so a demoted admin loses access at once.
 	admin := func(fn handlerFunc) http.Handler { return authed(bearer.RequireRole("admin")(h(fn))) }
 	jwks, discovery := wellKnown(cfg)
+	// Cookie mode and the sign-in page (browser.go, session.go): every
+	// /session/* request passes the CSRF check before anything else.
+	web := mustBrowser(cfg)
 	return []route{
 		{"POST /register", h(handleRegister(svc))},
 		{"POST /login", h(handleLogin(svc))},
@@ -46,5 +49,10 @@ func routes(cfg Config, verifier *token.Verifier) []route {
 		{"GET /healthz", handleHealthz()},
 		{"GET /readyz", handleReadyz(svc.Ready, logger)},
 		{"GET /openapi.json", handleOpenAPI()},
+		{"GET /", web.handlePage()},
+		{"GET /web/{file}", h(web.handleAsset())},
+		{"POST /session/login", h(web.csrf(web.handleSessionLogin()))},
+		{"POST /session/refresh", h(web.csrf(web.handleSessionRefresh()))},
+		{"POST /session/logout", h(web.csrf(web.handleSessionLogout()))},
 	}
 }

@@ -9,6 +9,8 @@ import (
 	"log/slog"
 	"net/http"
 	"net/netip"
+	"strings"
+	"time"
 
 	"github.com/latchkey-dev/latchkey"
 	"github.com/latchkey-dev/latchkey/bearer"
@@ -27,6 +29,22 @@ type Config struct {
 	// TrustedProxies are the proxies whose X-Forwarded-For is believed
 	// (LATCHKEY_TRUSTED_PROXIES); empty, the client is the TCP peer.
 	TrustedProxies []netip.Prefix
+
+	// BooksURL is where the sign-in page finds the books server
+	// (LATCHKEY_BOOKS_URL); the page's connect-src names its origin. Empty,
+	// the page has no books to show.
+	BooksURL string
+	// CORSOrigins are the browser origins, besides the issuer's own, that
+	// host apps using this server (LATCHKEY_CORS_ORIGINS): they pass cookie
+	// mode's CSRF check and get CORS answers. "*" and "null" are refused.
+	CORSOrigins []string
+	// CookieSecure sets Secure on the refresh cookie for an http issuer too
+	// (LATCHKEY_COOKIE_SECURE); an https issuer always gets it.
+	CookieSecure bool
+	// RefreshIdleTTL is the refresh cookie's Max-Age, which the contract
+	// makes the refresh idle lifetime: give the Service's. Zero means
+	// latchkey.DefaultRefreshIdleTTL, the Service's default too.
+	RefreshIdleTTL time.Duration
 }
 
 // New returns the auth server's http.Handler, with every route of the
@@ -41,15 +59,29 @@ func New(cfg Config) (http.Handler, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
+	web, err := newBrowser(cfg)
+	if err != nil {
+		return nil, err
+	}
 	verifier := token.NewVerifier(cfg.Keys,
 		token.WithIssuer(cfg.Service.Issuer()), token.WithAudience(cfg.Service.Audience()))
 
 	mux := http.NewServeMux()
 	for _, rt := range routes(cfg, verifier) {
-		mux.Handle(rt.pattern, rt.handler)
+		mux.Handle(exactRoot(rt.pattern), rt.handler)
 	}
 	// The mux's own 404 and 405 answers get the contract's JSON body.
-	return AccessLog(cfg.Logger, cfg.TrustedProxies, bearer.MuxErrors(mux)), nil
+	return AccessLog(cfg.Logger, cfg.TrustedProxies, web.withCORS(bearer.MuxErrors(mux))), nil
+}
+
+// exactRoot makes the contract's "GET /", the sign-in page, match the root
+// alone: to ServeMux a pattern ending in "/" is a whole subtree, which
+// would answer every unknown GET path with the page instead of a 404.
+func exactRoot(pattern string) string {
+	if strings.HasSuffix(pattern, " /") {
+		return pattern + "{$}"
+	}
+	return pattern
 }
 
 // ready is what /readyz asks.
