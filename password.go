@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 
 	"golang.org/x/crypto/argon2"
@@ -104,4 +105,108 @@ func VerifyPassword(hash, password string, want Argon2Params) (ok, rehash bool, 
 	rehash = h.params.Memory < want.Memory || h.params.Time < want.Time ||
 		h.params.Threads != want.Threads || len(h.key) < argonKeyLen
 	return true, rehash, nil
+}
+
+// owaspMinimum is the OWASP Password Storage Cheat Sheet's table of
+// argon2id configurations it holds equivalent, each with p=1: the least
+// memory (KiB) for a number of passes. Index i is t = i+1.
+var owaspMinimum = [...]uint32{47104, 19456, 12288, 9216, 7168}
+
+// MinArgon2Memory is the least memory, in KiB, that OWASP's minimum allows
+// with t passes: the cheat sheet's entry for t from 1 to 5, and for more
+// passes the entry for 5. The table is not extrapolated past its last row:
+// more passes over less memory trade memory-hardness, which is what makes
+// GPU and ASIC attacks expensive, for time, which an attacker buys
+// cheaply. t = 0 has no minimum (argon2id needs a pass) and returns 0.
+func MinArgon2Memory(t uint32) uint32 {
+	switch {
+	case t == 0:
+		return 0
+	case int(t) > len(owaspMinimum):
+		return owaspMinimum[len(owaspMinimum)-1]
+	}
+	return owaspMinimum[t-1]
+}
+
+// CheckMinimum reports whether p is at least OWASP's minimum argon2id cost
+// and within what VerifyPassword accepts from a stored hash. The cheat
+// sheet lists five points (m=47104 t=1 ... m=7168 t=5). Between them the
+// rule is a step: a setting passes when its memory is at least the listed
+// minimum for its own number of passes (MinArgon2Memory), so m=30000,t=2
+// passes and m=30000,t=1 does not, even though m·t is larger for the
+// second: an attacker's cost grows with memory, so memory below a row is
+// never made up for by passes the row does not list. Threads may be more
+// than 1: memory is the total over lanes, so lanes make a hash faster for
+// the server without making it cheaper for an attacker.
+func (p Argon2Params) CheckMinimum() error {
+	switch {
+	case p.Time == 0:
+		return errors.New("t must be at least 1")
+	case p.Threads == 0:
+		return errors.New("p must be at least 1")
+	case p.Time > maxArgonTime:
+		return fmt.Errorf("t=%d is more than the %d passes a stored hash may ask for", p.Time, maxArgonTime)
+	case p.Threads > maxArgonThreads:
+		return fmt.Errorf("p=%d is more than the %d lanes a stored hash may ask for", p.Threads, maxArgonThreads)
+	case p.Memory > maxArgonMemory:
+		return fmt.Errorf("m=%d KiB is more than the %d KiB a stored hash may ask for", p.Memory, maxArgonMemory)
+	case p.Memory < 8*uint32(p.Threads):
+		return fmt.Errorf("m=%d KiB is less than argon2id's 8 KiB per lane", p.Memory)
+	}
+	if least := MinArgon2Memory(p.Time); p.Memory < least {
+		return fmt.Errorf("m=%d KiB with t=%d is below OWASP's minimum of m=%d KiB for t=%d (m=47104,t=1; m=19456,t=2; m=12288,t=3; m=9216,t=4; m=7168,t=5)",
+			p.Memory, p.Time, least, p.Time)
+	}
+	return nil
+}
+
+// String writes p as ParseArgon2Params reads it and as PHC strings hold
+// it: m=19456,t=2,p=1.
+func (p Argon2Params) String() string {
+	return fmt.Sprintf("m=%d,t=%d,p=%d", p.Memory, p.Time, p.Threads)
+}
+
+// ParseArgon2Params reads an argon2id cost as PHC strings write it,
+// "m=19456,t=2,p=1" (memory in KiB, passes, lanes), each key once, in any
+// order, all three required (LATCHKEY_PASSWORD_HASH). It checks the form
+// only; CheckMinimum judges the cost.
+func ParseArgon2Params(s string) (Argon2Params, error) {
+	var p Argon2Params
+	seen := map[string]bool{}
+	for part := range strings.SplitSeq(s, ",") {
+		k, v, ok := strings.Cut(strings.TrimSpace(part), "=")
+		if !ok {
+			return Argon2Params{}, fmt.Errorf("want m=KiB,t=passes,p=lanes (as m=19456,t=2,p=1), got %q", s)
+		}
+		if seen[k] {
+			return Argon2Params{}, fmt.Errorf("%s is given twice in %q", k, s)
+		}
+		seen[k] = true
+		bits := 32
+		switch k {
+		case "m", "t":
+		case "p":
+			bits = 8
+		default:
+			return Argon2Params{}, fmt.Errorf("unknown key %q in %q (want m, t and p)", k, s)
+		}
+		n, err := strconv.ParseUint(v, 10, bits)
+		if err != nil {
+			return Argon2Params{}, fmt.Errorf("%s=%s is not a whole number below 2^%d", k, v, bits)
+		}
+		switch k {
+		case "m":
+			p.Memory = uint32(n)
+		case "t":
+			p.Time = uint32(n)
+		case "p":
+			p.Threads = uint8(n)
+		}
+	}
+	for _, k := range []string{"m", "t", "p"} {
+		if !seen[k] {
+			return Argon2Params{}, fmt.Errorf("%s is missing from %q (want m=KiB,t=passes,p=lanes)", k, s)
+		}
+	}
+	return p, nil
 }

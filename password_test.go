@@ -93,3 +93,91 @@ func TestPasswordHashUpgradeBoundary(t *testing.T) {
 		})
 	}
 }
+
+// TestParseArgon2Params: LATCHKEY_PASSWORD_HASH is written as PHC strings
+// write the cost, and anything else is refused with a reason.
+func TestParseArgon2Params(t *testing.T) {
+	tests := []struct {
+		name string
+		in   string
+		want latchkey.Argon2Params
+		err  string // part of the error; "" for none
+	}{
+		{"default", "m=19456,t=2,p=1", latchkey.DefaultArgon2, ""},
+		{"any order, spaces", " p=1, t=3 ,m=12288", latchkey.Argon2Params{Memory: 12288, Time: 3, Threads: 1}, ""},
+		{"empty", "", latchkey.Argon2Params{}, "want m=KiB"},
+		{"missing p", "m=19456,t=2", latchkey.Argon2Params{}, "p is missing"},
+		{"twice", "m=19456,m=19456,t=2,p=1", latchkey.Argon2Params{}, "m is given twice"},
+		{"unknown key", "m=19456,t=2,p=1,x=3", latchkey.Argon2Params{}, `unknown key "x"`},
+		{"not a number", "m=19MiB,t=2,p=1", latchkey.Argon2Params{}, "m=19MiB is not a whole number"},
+		{"negative", "m=19456,t=-2,p=1", latchkey.Argon2Params{}, "t=-2"},
+		{"p past a byte", "m=19456,t=2,p=256", latchkey.Argon2Params{}, "p=256"},
+		{"m past 32 bits", "m=4294967296,t=2,p=1", latchkey.Argon2Params{}, "m=4294967296"},
+		{"a whole PHC string", "$argon2id$v=19$m=19456,t=2,p=1", latchkey.Argon2Params{}, "unknown key"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := latchkey.ParseArgon2Params(tc.in)
+			switch {
+			case tc.err == "" && err != nil:
+				t.Fatalf("ParseArgon2Params(%q): %v", tc.in, err)
+			case tc.err != "" && (err == nil || !strings.Contains(err.Error(), tc.err)):
+				t.Fatalf("ParseArgon2Params(%q) = %v, %v; want an error containing %q", tc.in, got, err, tc.err)
+			case got != tc.want:
+				t.Errorf("ParseArgon2Params(%q) = %+v, want %+v", tc.in, got, tc.want)
+			}
+		})
+	}
+	// String writes what ParseArgon2Params reads.
+	p := latchkey.Argon2Params{Memory: 65536, Time: 3, Threads: 4}
+	if back, err := latchkey.ParseArgon2Params(p.String()); err != nil || back != p {
+		t.Errorf("ParseArgon2Params(%q) = %+v, %v; want %+v", p.String(), back, err, p)
+	}
+}
+
+// TestArgon2CheckMinimum: OWASP's five equivalent configurations pass,
+// anything with less memory than the row of its own pass count fails, and
+// costs a stored hash could not be verified with are refused too.
+func TestArgon2CheckMinimum(t *testing.T) {
+	tests := []struct {
+		name string
+		p    latchkey.Argon2Params
+		ok   bool
+	}{
+		{"OWASP t=1", latchkey.Argon2Params{Memory: 47104, Time: 1, Threads: 1}, true},
+		{"OWASP t=2 (default)", latchkey.DefaultArgon2, true},
+		{"OWASP t=3", latchkey.Argon2Params{Memory: 12288, Time: 3, Threads: 1}, true},
+		{"OWASP t=4", latchkey.Argon2Params{Memory: 9216, Time: 4, Threads: 1}, true},
+		{"OWASP t=5", latchkey.Argon2Params{Memory: 7168, Time: 5, Threads: 1}, true},
+		{"one KiB under t=1", latchkey.Argon2Params{Memory: 47103, Time: 1, Threads: 1}, false},
+		{"one KiB under t=2", latchkey.Argon2Params{Memory: 19455, Time: 2, Threads: 1}, false},
+		{"one KiB under t=5", latchkey.Argon2Params{Memory: 7167, Time: 5, Threads: 1}, false},
+		{"between rows: t=2's memory at t=1", latchkey.Argon2Params{Memory: 30000, Time: 1, Threads: 1}, false},
+		{"between rows: more than t=2 needs", latchkey.Argon2Params{Memory: 30000, Time: 2, Threads: 1}, true},
+		{"passes past the table keep t=5's floor", latchkey.Argon2Params{Memory: 7168, Time: 10, Threads: 1}, true},
+		{"passes past the table do not lower it", latchkey.Argon2Params{Memory: 4096, Time: 20, Threads: 1}, false},
+		{"more lanes, same memory", latchkey.Argon2Params{Memory: 19456, Time: 2, Threads: 4}, true},
+		{"the tests' cheap cost", latchkeytest.FastArgon2, false},
+		{"no passes", latchkey.Argon2Params{Memory: 65536, Time: 0, Threads: 1}, false},
+		{"no lanes", latchkey.Argon2Params{Memory: 65536, Time: 2, Threads: 0}, false},
+		{"more passes than a hash may hold", latchkey.Argon2Params{Memory: 65536, Time: 65, Threads: 1}, false},
+		{"more lanes than a hash may hold", latchkey.Argon2Params{Memory: 65536, Time: 2, Threads: 65}, false},
+		{"more memory than a hash may hold", latchkey.Argon2Params{Memory: 1<<21 + 1, Time: 2, Threads: 1}, false},
+		{"the most a stored hash may hold", latchkey.Argon2Params{Memory: 1 << 21, Time: 64, Threads: 64}, true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if err := tc.p.CheckMinimum(); (err == nil) != tc.ok {
+				t.Errorf("%s.CheckMinimum() = %v, want ok=%v", tc.p, err, tc.ok)
+			}
+		})
+	}
+}
+
+func TestMinArgon2Memory(t *testing.T) {
+	for tp, want := range map[uint32]uint32{0: 0, 1: 47104, 2: 19456, 3: 12288, 4: 9216, 5: 7168, 6: 7168, 64: 7168} {
+		if got := latchkey.MinArgon2Memory(tp); got != want {
+			t.Errorf("MinArgon2Memory(%d) = %d, want %d", tp, got, want)
+		}
+	}
+}
