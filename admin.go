@@ -14,6 +14,24 @@ type Actor struct {
 	UserID    string
 	SessionID string
 	Client    Client
+	// operator is set by Operator alone; see there.
+	operator bool
+}
+
+// Operator is the Actor of the command line (latchkey user, latchkey
+// sessions): whoever can open the database itself, which is more than any
+// admin account can do, and what an operator needs when no admin can sign
+// in. The admin operations skip the role check for it, apply every other
+// rule, and audit the change "by the command line". The field it sets is
+// unexported, so no access token, however forged, can become one.
+func Operator() Actor { return Actor{operator: true} }
+
+// by names the actor at the end of an audit detail.
+func (a Actor) by() string {
+	if a.operator {
+		return "by the command line"
+	}
+	return "by admin " + a.UserID
 }
 
 // Paging bounds for ListUsers and ListAudit.
@@ -24,9 +42,12 @@ const (
 
 // requireAdmin checks the acting user in the database rather than trusting
 // the role in their access token, so that a demoted or disabled admin loses
-// admin power at once, not when their token expires.
-func (s *Service) requireAdmin(ctx context.Context, actorID string) error {
-	u, err := s.cfg.Store.UserByID(ctx, actorID)
+// admin power at once, not when their token expires. The Operator passes.
+func (s *Service) requireAdmin(ctx context.Context, a Actor) error {
+	if a.operator {
+		return nil
+	}
+	u, err := s.cfg.Store.UserByID(ctx, a.UserID)
 	if errors.Is(err, ErrNotFound) {
 		return ErrNotAdmin
 	}
@@ -43,7 +64,7 @@ func (s *Service) requireAdmin(ctx context.Context, actorID string) error {
 // cursor of the next page ("" on the last page). limit 0 means
 // DefaultPageSize.
 func (s *Service) ListUsers(ctx context.Context, a Actor, cursor string, limit int) ([]*User, string, error) {
-	if err := s.requireAdmin(ctx, a.UserID); err != nil {
+	if err := s.requireAdmin(ctx, a); err != nil {
 		return nil, "", err
 	}
 	if limit == 0 {
@@ -70,7 +91,7 @@ func (s *Service) ListUsers(ctx context.Context, a Actor, cursor string, limit i
 
 // AdminCreateUser creates an account with any role.
 func (s *Service) AdminCreateUser(ctx context.Context, a Actor, username, password string, role Role) (*User, error) {
-	if err := s.requireAdmin(ctx, a.UserID); err != nil {
+	if err := s.requireAdmin(ctx, a); err != nil {
 		return nil, err
 	}
 	u, err := s.CreateUser(ctx, username, password, role)
@@ -78,7 +99,7 @@ func (s *Service) AdminCreateUser(ctx context.Context, a Actor, username, passwo
 		return nil, err
 	}
 	s.audit(ctx, AuditUserCreated, a.Client, u.ID, a.SessionID,
-		fmt.Sprintf("username %q, role %s, by admin %s", u.Username, u.Role, a.UserID))
+		fmt.Sprintf("username %q, role %s, %s", u.Username, u.Role, a.by()))
 	return u, nil
 }
 
@@ -93,7 +114,7 @@ type UserUpdate struct {
 // every session of the user. An admin cannot demote or disable themselves,
 // so the last admin cannot lock everyone out by mistake.
 func (s *Service) UpdateUser(ctx context.Context, a Actor, id string, upd UserUpdate) (*User, error) {
-	if err := s.requireAdmin(ctx, a.UserID); err != nil {
+	if err := s.requireAdmin(ctx, a); err != nil {
 		return nil, err
 	}
 	if upd.Role == nil && upd.Disabled == nil {
@@ -137,14 +158,14 @@ func (s *Service) UpdateUser(ctx context.Context, a Actor, id string, upd UserUp
 		}
 	}
 	if len(changes) > 0 {
-		s.audit(ctx, AuditUserUpdated, a.Client, u.ID, a.SessionID, strings.Join(changes, ", ")+", by admin "+a.UserID)
+		s.audit(ctx, AuditUserUpdated, a.Client, u.ID, a.SessionID, strings.Join(changes, ", ")+", "+a.by())
 	}
 	return u, nil
 }
 
 // UserSessions returns the user's live sessions, newest first.
 func (s *Service) UserSessions(ctx context.Context, a Actor, id string) ([]*Session, error) {
-	if err := s.requireAdmin(ctx, a.UserID); err != nil {
+	if err := s.requireAdmin(ctx, a); err != nil {
 		return nil, err
 	}
 	if _, err := s.userByID(ctx, id); err != nil {
@@ -167,7 +188,7 @@ func (s *Service) UserSessions(ctx context.Context, a Actor, id string) ([]*Sess
 // RevokeUserSessions signs the user out everywhere: the tutorials' "block
 // a user", without disabling the account.
 func (s *Service) RevokeUserSessions(ctx context.Context, a Actor, id string) error {
-	if err := s.requireAdmin(ctx, a.UserID); err != nil {
+	if err := s.requireAdmin(ctx, a); err != nil {
 		return err
 	}
 	if _, err := s.userByID(ctx, id); err != nil {
@@ -180,7 +201,7 @@ func (s *Service) RevokeUserSessions(ctx context.Context, a Actor, id string) er
 	if _, err := s.revokeUserTokens(ctx, id); err != nil {
 		return fmt.Errorf("revoke sessions: %w", err)
 	}
-	s.audit(ctx, AuditSessionsRevoked, a.Client, id, a.SessionID, fmt.Sprintf("%d sessions ended by admin %s", n, a.UserID))
+	s.audit(ctx, AuditSessionsRevoked, a.Client, id, a.SessionID, fmt.Sprintf("%d sessions ended %s", n, a.by()))
 	return nil
 }
 
@@ -188,7 +209,7 @@ func (s *Service) RevokeUserSessions(ctx context.Context, a Actor, id string) er
 // and the cursor of the next page ("" on the last). limit 0 means
 // DefaultPageSize.
 func (s *Service) ListAudit(ctx context.Context, a Actor, q AuditQuery) ([]*AuditEvent, string, error) {
-	if err := s.requireAdmin(ctx, a.UserID); err != nil {
+	if err := s.requireAdmin(ctx, a); err != nil {
 		return nil, "", err
 	}
 	switch {
@@ -218,4 +239,39 @@ func (s *Service) ListAudit(ctx context.Context, a Actor, q AuditQuery) ([]*Audi
 		next = events[limit-1].ID
 	}
 	return events, next, nil
+}
+
+// ResetPassword gives the user a new password chosen by an admin (POST
+// /admin/users/{id}/password) or the operator (latchkey user passwd), and
+// ends every session of the user, with their access tokens: a reset
+// follows a forgotten or leaked password, and whoever used the old one
+// must be signed out too. The password rules are registration's.
+func (s *Service) ResetPassword(ctx context.Context, a Actor, id, password string) error {
+	if err := s.requireAdmin(ctx, a); err != nil {
+		return err
+	}
+	if err := ValidatePassword(password); err != nil {
+		return err
+	}
+	u, err := s.userByID(ctx, id)
+	if err != nil {
+		return fmt.Errorf("reset password: %w", err)
+	}
+	if err := s.gate.do(ctx, func() { u.PasswordHash = HashPassword(password, s.cfg.Argon2) }); err != nil {
+		return err
+	}
+	if err := s.cfg.Store.UpdateUser(ctx, u); errors.Is(err, ErrNotFound) {
+		return fmt.Errorf("reset password: %w", ErrUserNotFound) // deleted meanwhile
+	} else if err != nil {
+		return fmt.Errorf("reset password: %w", err)
+	}
+	n, err := s.cfg.Store.RevokeUserSessions(ctx, u.ID, s.now(), "password reset")
+	if err != nil {
+		return fmt.Errorf("reset password: revoke sessions: %w", err)
+	}
+	if _, err := s.revokeUserTokens(ctx, u.ID); err != nil {
+		return fmt.Errorf("reset password: %w", err)
+	}
+	s.audit(ctx, AuditPasswordReset, a.Client, u.ID, a.SessionID, fmt.Sprintf("%d sessions ended, %s", n, a.by()))
+	return nil
 }

@@ -180,3 +180,119 @@ func TestAdminSessions(t *testing.T) {
 		t.Errorf("RevokeUserSessions of a bad id: %v, want ErrUserNotFound", err)
 	}
 }
+
+// TestOperator: the command line's Actor passes the role check without a
+// user, every other rule still holds, and each change is audited as made
+// by the command line.
+func TestOperator(t *testing.T) {
+	e := newTestService(t, nil)
+	ctx := t.Context()
+	op := latchkey.Operator()
+	member := e.MustUser(t, "anna", "password123member", latchkey.RoleMember)
+
+	u, err := e.Service.AdminCreateUser(ctx, op, "john", "password123admin", latchkey.RoleAdmin)
+	if err != nil {
+		t.Fatalf("AdminCreateUser by the operator: %v", err)
+	}
+	var verr *latchkey.ValidationError
+	if _, err := e.Service.AdminCreateUser(ctx, op, "x", "password123admin", latchkey.RoleAdmin); !errors.As(err, &verr) {
+		t.Errorf("a bad username from the operator: %v, want a ValidationError", err)
+	}
+	if _, err := e.Service.AdminCreateUser(ctx, op, "JOHN", "password123admin", latchkey.RoleAdmin); !errors.Is(err, latchkey.ErrUsernameTaken) {
+		t.Errorf("a taken username from the operator: %v, want ErrUsernameTaken", err)
+	}
+	// The operator may demote the last admin: that is its job when the
+	// admin account is the problem.
+	memberRole := latchkey.RoleMember
+	if _, err := e.Service.UpdateUser(ctx, op, u.ID, latchkey.UserUpdate{Role: &memberRole}); err != nil {
+		t.Errorf("operator demotes the only admin: %v", err)
+	}
+	if users, _, err := e.Service.ListUsers(ctx, op, "", 0); err != nil || len(users) != 2 {
+		t.Errorf("ListUsers by the operator = %d users, %v", len(users), err)
+	}
+	e.MustLogin(t, "anna", "password123member")
+	if err := e.Service.RevokeUserSessions(ctx, op, member.ID); err != nil {
+		t.Fatal(err)
+	}
+	// A zero Actor is not the operator: it is a user that does not exist.
+	if _, _, err := e.Service.ListUsers(ctx, latchkey.Actor{}, "", 0); !errors.Is(err, latchkey.ErrNotAdmin) {
+		t.Errorf("ListUsers by the zero Actor: %v, want ErrNotAdmin", err)
+	}
+
+	events, _, err := e.Service.ListAudit(ctx, op, latchkey.AuditQuery{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[latchkey.AuditType]bool{latchkey.AuditUserCreated: false, latchkey.AuditUserUpdated: false, latchkey.AuditSessionsRevoked: false}
+	for _, ev := range events {
+		if _, ok := want[ev.Type]; ok {
+			want[ev.Type] = true
+			if !strings.HasSuffix(ev.Detail, "by the command line") {
+				t.Errorf("%s detail %q does not say the command line made it", ev.Type, ev.Detail)
+			}
+		}
+	}
+	for typ, seen := range want {
+		if !seen {
+			t.Errorf("no %s event", typ)
+		}
+	}
+}
+
+// TestResetPassword: the new password works and the old does not, every
+// session of the user ends (refresh tokens and, through the generation,
+// access tokens), the policy applies, only an admin or the operator may,
+// and one password_reset event records it.
+func TestResetPassword(t *testing.T) {
+	e := newTestService(t, nil)
+	ctx := t.Context()
+	admin := e.MustUser(t, "john", "password123admin", latchkey.RoleAdmin)
+	anna := e.MustUser(t, "anna", "password123member", latchkey.RoleMember)
+	p1 := e.MustLogin(t, "anna", "password123member")
+	p2 := e.MustLogin(t, "anna", "password123member")
+
+	if err := e.Service.ResetPassword(ctx, as(anna), anna.ID, "a new password"); !errors.Is(err, latchkey.ErrNotAdmin) {
+		t.Errorf("reset by a member: %v, want ErrNotAdmin", err)
+	}
+	var verr *latchkey.ValidationError
+	if err := e.Service.ResetPassword(ctx, as(admin), anna.ID, "short"); !errors.As(err, &verr) || verr.Field != "password" {
+		t.Errorf("a short password: %v, want a ValidationError on password", err)
+	}
+	if err := e.Service.ResetPassword(ctx, as(admin), "0190d6a0-0000-7000-8000-000000000000", "a new password"); !errors.Is(err, latchkey.ErrUserNotFound) {
+		t.Errorf("an unknown user: %v, want ErrUserNotFound", err)
+	}
+	before, _ := e.Store.UserByID(ctx, anna.ID)
+
+	if err := e.Service.ResetPassword(ctx, as(admin), anna.ID, "a new password"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.Service.Login(ctx, "anna", "password123member", latchkey.Client{}); !errors.Is(err, latchkey.ErrInvalidCredentials) {
+		t.Errorf("login with the old password: %v, want ErrInvalidCredentials", err)
+	}
+	e.MustLogin(t, "anna", "a new password")
+	for _, p := range []*latchkey.TokenPair{p1, p2} {
+		if _, err := e.Service.Refresh(ctx, p.RefreshToken, latchkey.Client{}); !errors.Is(err, latchkey.ErrInvalidGrant) {
+			t.Errorf("refresh of a session from before the reset: %v, want ErrInvalidGrant", err)
+		}
+	}
+	after, _ := e.Store.UserByID(ctx, anna.ID)
+	if after.Generation <= before.Generation {
+		t.Errorf("generation %d after the reset, %d before: access tokens of before are not revoked", after.Generation, before.Generation)
+	}
+
+	// The operator may too, audited as the command line.
+	if err := e.Service.ResetPassword(ctx, latchkey.Operator(), anna.ID, "yet another one"); err != nil {
+		t.Fatal(err)
+	}
+	events, _, err := e.Service.ListAudit(ctx, as(admin), latchkey.AuditQuery{Type: latchkey.AuditPasswordReset})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(events) != 2 || events[0].UserID != anna.ID ||
+		events[0].Detail != "1 sessions ended, by the command line" || events[1].Detail != "2 sessions ended, by admin "+admin.ID {
+		for _, ev := range events {
+			t.Logf("%s %s %q", ev.Type, ev.UserID, ev.Detail)
+		}
+		t.Errorf("%d password_reset events, want the two resets, newest first, each naming who", len(events))
+	}
+}

@@ -24,6 +24,7 @@ const (
 	AuditSessionsRevoked      AuditType = "sessions_revoked"
 	AuditKeyRotated           AuditType = "key_rotated"
 	AuditKeyRetired           AuditType = "key_retired"
+	AuditPasswordReset        AuditType = "password_reset"
 )
 
 // AuditTypes lists every type, for validating a filter.
@@ -31,6 +32,7 @@ var AuditTypes = []AuditType{
 	AuditLoginSucceeded, AuditLoginFailed, AuditLoginThrottled, AuditRegistered,
 	AuditRefreshReuseDetected, AuditLogout, AuditLogoutAll, AuditUserCreated,
 	AuditUserUpdated, AuditSessionsRevoked, AuditKeyRotated, AuditKeyRetired,
+	AuditPasswordReset,
 }
 
 // AuditEvent is one security event. It never holds a password or a token:
