@@ -21,8 +21,9 @@ type cacheShard struct {
 }
 
 type cacheEntry struct {
-	claims *Claims // never handed out; callers get clones
-	window         // precomputed, as the hit path runs on every request
+	claims  *Claims // never handed out; callers get clones
+	window          // precomputed, as the hit path runs on every request
+	version uint64  // the key source's version before the key was looked up; 0 for a source without versions
 }
 
 // evictScan is how many entries an insert into a full shard looks at for an
@@ -66,23 +67,25 @@ func (c *cache) get(key string) (cacheEntry, bool) {
 	return e, ok
 }
 
-func (c *cache) put(key string, claims *Claims, w window, now time.Time) {
+func (c *cache) put(key string, e cacheEntry, now time.Time) {
 	s := c.shard(key)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if _, ok := s.entries[key]; !ok && len(s.entries) >= s.max {
-		s.evict(now)
+		s.evict(now, e.version)
 	}
-	s.entries[key] = cacheEntry{claims: claims, window: w}
+	s.entries[key] = e
 }
 
-// evict frees at least one slot, preferring expired entries. Map iteration
-// starts at a random place, which is what makes the fallback random.
-func (s *cacheShard) evict(now time.Time) {
+// evict frees at least one slot, preferring entries that can never hit
+// again: expired ones, and ones cached under another version of the keys,
+// which a hit would only re-verify. Map iteration starts at a random place,
+// which is what makes the fallback random.
+func (s *cacheShard) evict(now time.Time, version uint64) {
 	var victim string
 	seen := 0
 	for k, e := range s.entries {
-		if e.check(now) == ErrExpired {
+		if e.version != version || e.check(now) == ErrExpired {
 			delete(s.entries, k)
 		} else if victim == "" {
 			victim = k

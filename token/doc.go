@@ -28,5 +28,8 @@
 //
 // A [Verifier] caches positive results by exact token string, so a busy
 // endpoint pays for the signature check once per token rather than once per
-// request; time checks are still made on every call.
+// request; time checks are still made on every call. Over a key source whose
+// keys change, a [VersionedKeySource] such as a remote JWKS, each hit also
+// checks the source's version, so a token whose key has been withdrawn is
+// refused even when it was verified before the withdrawal.
 package token

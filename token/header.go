@@ -24,8 +24,8 @@ import (
 // fill the map, and it is bounded as well. The key is looked up for every
 // token, so a key removed from the KeySource stops verifying at once.
 
-// maxKnownHeaders bounds the map: a header per signing key, and keys rotate
-// rarely.
+// maxKnownHeaders bounds the map: a header per signing key, and a key set
+// holds a few at a time (next, active, retired).
 const maxKnownHeaders = 64
 
 // errUnknownHeader sends a token to the full parse.
@@ -55,8 +55,14 @@ func (h *knownHeaders) get(segment string) (knownHeader, bool) {
 func (h *knownHeaders) put(segment string, k knownHeader) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	if _, ok := h.m[segment]; ok || len(h.m) >= maxKnownHeaders {
+	if _, ok := h.m[segment]; ok {
 		return
+	}
+	if len(h.m) >= maxKnownHeaders {
+		// Keys rotate, so a full map is mostly headers of keys long gone;
+		// keeping them would send every new key's tokens down the slow
+		// path for good. The live headers come back one full parse each.
+		clear(h.m)
 	}
 	h.m[segment] = k
 }

@@ -8,6 +8,7 @@ import (
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/sha256"
+	"crypto/subtle"
 	"encoding/base64"
 	"errors"
 	"fmt"
@@ -115,6 +116,22 @@ type Key struct {
 	Alg    string
 	Public crypto.PublicKey
 	Secret []byte
+}
+
+// Equal reports whether k and o are the same key, for the same algorithm,
+// under the same ID. A key source uses it to tell a refetched set that only
+// adds keys from one that withdraws or replaces a key (see
+// [VersionedKeySource]).
+func (k Key) Equal(o Key) bool {
+	if k.ID != o.ID || k.Alg != o.Alg || subtle.ConstantTimeCompare(k.Secret, o.Secret) != 1 {
+		return false
+	}
+	if k.Public == nil || o.Public == nil {
+		return k.Public == nil && o.Public == nil
+	}
+	// Every public key type of the standard library has this method.
+	p, ok := k.Public.(interface{ Equal(crypto.PublicKey) bool })
+	return ok && p.Equal(o.Public)
 }
 
 // material returns what golang-jwt's signing method for k.Alg expects,

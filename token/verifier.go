@@ -68,15 +68,19 @@ func WithMaxTokenSize(n int) Option {
 //
 // Positive results are cached by exact token string until the token expires.
 // Only tokens that passed every check enter the cache, so an attacker cannot
-// fill it, and a cached token is still refused once expired. Removing a key
-// from the KeySource does not evict tokens already verified with it; call
-// [Verifier.ClearCache] when a key is withdrawn for cause.
+// fill it, and a cached token is still refused once expired. When the
+// KeySource is a [VersionedKeySource] (a remote JWKS is), a cached token is
+// verified again, signature and all, on its first use after the source's
+// version changes, so a key withdrawn from the source refuses cached tokens
+// too. Over a KeySource without versions, withdrawing a key does not evict
+// tokens already verified with it; call [Verifier.ClearCache] then.
 type Verifier struct {
-	keys    KeySource
-	opts    verifierOptions
-	parser  *jwt.Parser
-	cache   *cache // nil when disabled
-	headers *knownHeaders
+	keys      KeySource
+	versioned VersionedKeySource // keys, when it has versions; nil otherwise
+	opts      verifierOptions
+	parser    *jwt.Parser
+	cache     *cache // nil when disabled
+	headers   *knownHeaders
 }
 
 // validMethods lists what golang-jwt may even look at. The pin to the key is
@@ -110,6 +114,7 @@ func NewVerifier(keys KeySource, opts ...Option) *Verifier {
 	if o.cacheSize > 0 {
 		v.cache = newCache(o.cacheSize)
 	}
+	v.versioned, _ = keys.(VersionedKeySource)
 	v.headers = &knownHeaders{m: make(map[string]knownHeader)}
 	return v
 }
@@ -130,13 +135,23 @@ func (v *Verifier) Verify(ctx context.Context, raw string) (*Claims, error) {
 		return nil, ErrMalformed
 	}
 	now := v.opts.now()
+	var version uint64
 	if v.cache != nil {
+		// Read before the key is looked up: if the keys change in between,
+		// the entry carries the older version and is verified again on its
+		// next use, which costs a signature check and never a wrong answer.
+		version = v.keysVersion()
 		if e, ok := v.cache.get(raw); ok {
-			if err := e.check(now); err != nil {
-				v.cache.remove(raw)
-				return nil, err
+			if e.version == version {
+				if err := e.check(now); err != nil {
+					v.cache.remove(raw)
+					return nil, err
+				}
+				return e.claims.clone(), nil
 			}
-			return e.claims.clone(), nil
+			// Verified under keys that have since lost or changed one,
+			// perhaps this token's: judge it afresh, as a new token.
+			v.cache.remove(raw)
 		}
 	}
 
@@ -153,7 +168,7 @@ func (v *Verifier) Verify(ctx context.Context, raw string) (*Claims, error) {
 		return nil, err
 	}
 	if v.cache != nil {
-		v.cache.put(raw, c.clone(), v.window(c), now)
+		v.cache.put(raw, cacheEntry{claims: c.clone(), window: v.window(c), version: version}, now)
 	}
 	return c, nil
 }
@@ -299,8 +314,18 @@ func (w window) check(now time.Time) error {
 	return nil
 }
 
+// keysVersion is the key source's version, or 0 for a source without
+// versions, whose cached tokens are never re-verified.
+func (v *Verifier) keysVersion() uint64 {
+	if v.versioned == nil {
+		return 0
+	}
+	return v.versioned.Version()
+}
+
 // ClearCache forgets every verified token, so that withdrawing a key for
-// cause takes effect at once rather than when its tokens expire.
+// cause from a KeySource without versions takes effect at once rather than
+// when its tokens expire. A [VersionedKeySource] needs no call.
 func (v *Verifier) ClearCache() {
 	if v.cache != nil {
 		v.cache.clear()

@@ -8,8 +8,10 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"runtime"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -454,4 +456,345 @@ func TestVerifyConcurrent(t *testing.T) {
 		})
 	}
 	wg.Wait()
+}
+
+// changingKeys is a VersionedKeySource whose keys a test replaces, as a
+// refetched JWKS replaces its set. It counts lookups, so a test can tell a
+// cache hit (no lookup) from a verification (one lookup).
+type changingKeys struct {
+	mu      sync.Mutex
+	keys    map[string]Key
+	version atomic.Uint64
+	lookups atomic.Int64
+	// duringKey, when set, runs inside Key, between the Verifier reading
+	// the version and getting the key.
+	duringKey func()
+}
+
+func newChangingKeys(keys ...Key) *changingKeys {
+	c := &changingKeys{}
+	c.replace(keys...)
+	return c
+}
+
+// replace swaps the whole set, keys first and version after, as
+// VersionedKeySource requires.
+func (c *changingKeys) replace(keys ...Key) {
+	m := make(map[string]Key, len(keys))
+	for _, k := range keys {
+		m[k.ID] = k
+	}
+	c.mu.Lock()
+	c.keys = m
+	c.mu.Unlock()
+	c.version.Add(1)
+}
+
+func (c *changingKeys) Key(_ context.Context, kid string) (Key, error) {
+	c.lookups.Add(1)
+	if c.duringKey != nil {
+		c.duringKey()
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if k, ok := c.keys[kid]; ok {
+		return k, nil
+	}
+	return Key{}, fmt.Errorf("%w: kid %q", ErrUnknownKey, kid)
+}
+
+func (c *changingKeys) Version() uint64 { return c.version.Load() }
+
+var _ VersionedKeySource = (*changingKeys)(nil)
+
+// countingKeys is a KeySource without versions that counts lookups.
+type countingKeys struct {
+	KeySource
+	lookups atomic.Int64
+}
+
+func (c *countingKeys) Key(ctx context.Context, kid string) (Key, error) {
+	c.lookups.Add(1)
+	return c.KeySource.Key(ctx, kid)
+}
+
+// mustVerify verifies raw and fails unless it passes with exactly
+// wantLookups key lookups made so far.
+func mustVerify(tb testing.TB, v *Verifier, raw string, lookups *atomic.Int64, wantLookups int64) {
+	tb.Helper()
+	if _, err := v.Verify(context.Background(), raw); err != nil {
+		tb.Fatalf("Verify: %v", err)
+	}
+	if n := lookups.Load(); n != wantLookups {
+		tb.Fatalf("%d key lookups, want %d", n, wantLookups)
+	}
+}
+
+func TestCacheHitsUntilKeysVersionChanges(t *testing.T) {
+	s := newTestSigner(t, ES256)
+	keys := newChangingKeys(s.VerificationKey())
+	v := newTestVerifier(keys)
+	raw := mustSign(t, s, validClaims())
+
+	mustVerify(t, v, raw, &keys.lookups, 1)
+	mustVerify(t, v, raw, &keys.lookups, 1) // a hit: no lookup, no signature check
+
+	// The source says its set changed (it may have lost this token's key):
+	// the next use verifies afresh, and the ones after hit again.
+	keys.replace(s.VerificationKey())
+	mustVerify(t, v, raw, &keys.lookups, 2)
+	mustVerify(t, v, raw, &keys.lookups, 2)
+}
+
+func TestCachedTokenOfWithdrawnKeyIsRefused(t *testing.T) {
+	withdrawn, kept := newTestSigner(t, ES256), newTestSigner(t, EdDSA)
+	keys := newChangingKeys(withdrawn.VerificationKey(), kept.VerificationKey())
+	v := newTestVerifier(keys)
+	gone, stays := mustSign(t, withdrawn, validClaims()), mustSign(t, kept, validClaims())
+	ctx := context.Background()
+	for range 2 {
+		for _, raw := range []string{gone, stays} {
+			if _, err := v.Verify(ctx, raw); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if n := v.cache.len(); n != 2 {
+		t.Fatalf("%d cached, want 2", n)
+	}
+
+	keys.replace(kept.VerificationKey())
+	if _, err := v.Verify(ctx, gone); !errors.Is(err, ErrUnknownKey) {
+		t.Fatalf("cached token of a withdrawn key: err = %v, want ErrUnknownKey", err)
+	}
+	if _, err := v.Verify(ctx, stays); err != nil {
+		t.Fatalf("cached token of a kept key: %v", err)
+	}
+	if _, ok := v.cache.get(gone); ok {
+		t.Fatal("token of a withdrawn key still cached")
+	}
+	// Refused for good, not only once.
+	if _, err := v.Verify(ctx, gone); !errors.Is(err, ErrUnknownKey) {
+		t.Fatalf("second use: err = %v, want ErrUnknownKey", err)
+	}
+}
+
+func TestCachedTokenOfReplacedKeyIsRefused(t *testing.T) {
+	// The same kid now names other key material: tokens of the old key
+	// must fail their signature check, not hit.
+	old := newTestSigner(t, ES256)
+	other, err := NewSigner(ES256, old.KeyID(), mustGenerateKey(t, ES256))
+	if err != nil {
+		t.Fatal(err)
+	}
+	keys := newChangingKeys(old.VerificationKey())
+	v := newTestVerifier(keys)
+	raw := mustSign(t, old, validClaims())
+	mustVerify(t, v, raw, &keys.lookups, 1)
+
+	keys.replace(other.VerificationKey())
+	if _, err := v.Verify(context.Background(), raw); !errors.Is(err, ErrSignature) {
+		t.Fatalf("err = %v, want ErrSignature", err)
+	}
+}
+
+func TestCacheEntryKeepsVersionReadBeforeLookup(t *testing.T) {
+	// A refresh that lands while a token is being verified must not let
+	// the result be cached as if checked against the new set: the entry
+	// keeps the version read before the lookup, so its next use checks
+	// again.
+	s := newTestSigner(t, ES256)
+	keys := newChangingKeys(s.VerificationKey())
+	v := newTestVerifier(keys)
+	raw := mustSign(t, s, validClaims())
+
+	var once sync.Once
+	keys.duringKey = func() { once.Do(func() { keys.version.Add(1) }) }
+	mustVerify(t, v, raw, &keys.lookups, 1)
+	mustVerify(t, v, raw, &keys.lookups, 2)
+	mustVerify(t, v, raw, &keys.lookups, 2)
+}
+
+func TestCacheWithoutVersionsNeverRechecks(t *testing.T) {
+	s := newTestSigner(t, ES256)
+	keys := &countingKeys{KeySource: StaticKeys(s.VerificationKey())}
+	v := newTestVerifier(keys)
+	if v.versioned != nil {
+		t.Fatal("a KeySource without Version taken for a VersionedKeySource")
+	}
+	raw := mustSign(t, s, validClaims())
+	for range 3 {
+		mustVerify(t, v, raw, &keys.lookups, 1)
+	}
+}
+
+func TestCacheEvictsOtherVersionsFirst(t *testing.T) {
+	s := newTestSigner(t, ES256)
+	sign := func(jti string) string {
+		c := validClaims()
+		c.ID = jti
+		return mustSign(t, s, c)
+	}
+	old, live, next := sign("old"), sign("live"), sign("next")
+	ctx := context.Background()
+	// Eviction would otherwise pick at random, so one round could pass
+	// by luck; twenty cannot.
+	for range 20 {
+		keys := newChangingKeys(s.VerificationKey())
+		v := newTestVerifier(keys, WithCacheSize(2))
+		if _, err := v.Verify(ctx, old); err != nil {
+			t.Fatal(err)
+		}
+		keys.replace(s.VerificationKey())
+		for _, raw := range []string{live, next} {
+			if _, err := v.Verify(ctx, raw); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if _, ok := v.cache.get(live); !ok {
+			t.Fatal("entry of the current version evicted while one of an older version was there")
+		}
+		if _, ok := v.cache.get(old); ok {
+			t.Fatal("entry of an older version kept over a current one")
+		}
+	}
+}
+
+func TestVerifyConcurrentWithKeyChanges(t *testing.T) {
+	// Run with -race: hits, misses and version changes interleave. A key
+	// that is never withdrawn must verify throughout.
+	stable, flapping := newTestSigner(t, ES256), newTestSigner(t, EdDSA)
+	keys := newChangingKeys(stable.VerificationKey(), flapping.VerificationKey())
+	v := newTestVerifier(keys, WithCacheSize(8))
+	var stableTokens, flappingTokens []string
+	for i := range 4 {
+		c := validClaims()
+		c.ID = fmt.Sprint("jti-", i)
+		stableTokens = append(stableTokens, mustSign(t, stable, c))
+		flappingTokens = append(flappingTokens, mustSign(t, flapping, c))
+	}
+	ctx := context.Background()
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		for i := 0; ; i++ {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			if i%2 == 0 {
+				keys.replace(stable.VerificationKey())
+			} else {
+				keys.replace(stable.VerificationKey(), flapping.VerificationKey())
+			}
+			runtime.Gosched() // let the workers see each set
+		}
+	})
+	var workers sync.WaitGroup
+	for g := range 4 {
+		workers.Go(func() {
+			for i := range 200 {
+				if _, err := v.Verify(ctx, stableTokens[(g+i)%len(stableTokens)]); err != nil {
+					t.Errorf("token of a key never withdrawn: %v", err)
+					return
+				}
+				if _, err := v.Verify(ctx, flappingTokens[(g+i)%len(flappingTokens)]); err != nil && !errors.Is(err, ErrUnknownKey) {
+					t.Errorf("token of a key coming and going: %v", err)
+					return
+				}
+			}
+		})
+	}
+	workers.Wait()
+	close(stop)
+	wg.Wait()
+
+	// Once the flapping key is gone for good, none of its tokens passes,
+	// however the interleaving left the cache.
+	keys.replace(stable.VerificationKey())
+	for _, raw := range flappingTokens {
+		if _, err := v.Verify(ctx, raw); !errors.Is(err, ErrUnknownKey) {
+			t.Fatalf("after withdrawal: err = %v, want ErrUnknownKey", err)
+		}
+	}
+}
+
+func TestKeyEqual(t *testing.T) {
+	es, ed, rs, hs := newTestSigner(t, ES256).VerificationKey(), newTestSigner(t, EdDSA).VerificationKey(),
+		newTestSigner(t, RS256).VerificationKey(), newTestSigner(t, HS256).VerificationKey()
+	otherES := Key{ID: es.ID, Alg: ES256, Public: mustGenerateKey(t, ES256).Public()}
+	renamed := es
+	renamed.ID = "other"
+	relabelled := es
+	relabelled.Alg = EdDSA
+	otherSecret := hs
+	otherSecret.Secret = []byte(strings.Repeat("z", len(hs.Secret)))
+	longerSecret := hs
+	longerSecret.Secret = append([]byte(nil), hs.Secret...)
+	longerSecret.Secret = append(longerSecret.Secret, 'x')
+	noPublic := es
+	noPublic.Public = nil
+	secret := Key{ID: "k", Alg: HS256, Secret: hs.Secret}
+	secretAndPublic := secret
+	secretAndPublic.Public = es.Public
+	tests := []struct {
+		name string
+		a, b Key
+		want bool
+	}{
+		{"same ES256 key", es, es, true},
+		{"same EdDSA key", ed, ed, true},
+		{"same RS256 key", rs, rs, true},
+		{"same secret", hs, hs, true},
+		{"other material under the same kid", es, otherES, false},
+		{"same material under another kid", es, renamed, false},
+		{"same material for another algorithm", es, relabelled, false},
+		{"other key type", es, ed, false},
+		{"other secret", hs, otherSecret, false},
+		{"longer secret", hs, longerSecret, false},
+		{"public key against none", es, noPublic, false},
+		{"a secret against a secret with a public key", secret, secretAndPublic, false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := tc.a.Equal(tc.b); got != tc.want {
+				t.Errorf("a.Equal(b) = %v, want %v", got, tc.want)
+			}
+			if got := tc.b.Equal(tc.a); got != tc.want {
+				t.Errorf("b.Equal(a) = %v, want %v", got, tc.want)
+			}
+		})
+	}
+}
+
+func TestKnownHeadersMakeRoomForNewKeys(t *testing.T) {
+	// Each rotation brings a header segment for the new kid. Once the map
+	// is full of retired keys' headers, a new key's must still be learnt,
+	// or its tokens would take the slow path for the rest of the process.
+	priv := mustCachedKey(t, ES256)
+	var keys []Key
+	var signers []*Signer
+	for i := range maxKnownHeaders + 1 {
+		s, err := NewSigner(ES256, fmt.Sprint("kid-", i), priv)
+		if err != nil {
+			t.Fatal(err)
+		}
+		signers = append(signers, s)
+		keys = append(keys, s.VerificationKey())
+	}
+	v := newTestVerifier(StaticKeys(keys...), WithCacheSize(0))
+	for _, s := range signers {
+		raw := mustSign(t, s, validClaims())
+		if _, err := v.Verify(context.Background(), raw); err != nil {
+			t.Fatal(err)
+		}
+		segment, _, _ := strings.Cut(raw, ".")
+		if _, ok := v.headers.get(segment); !ok {
+			t.Fatalf("header of %s not remembered", s.KeyID())
+		}
+	}
+	if n := len(v.headers.m); n > maxKnownHeaders {
+		t.Fatalf("%d known headers, bound is %d", n, maxKnownHeaders)
+	}
 }

@@ -21,7 +21,7 @@ func Discover(ctx context.Context, client *http.Client, baseURL string) (issuer,
 	if client == nil {
 		client = &http.Client{Timeout: fetchTimeout}
 	}
-	body, err := getDocument(ctx, client, strings.TrimSuffix(baseURL, "/")+"/.well-known/openid-configuration")
+	body, _, err := getDocument(ctx, client, strings.TrimSuffix(baseURL, "/")+"/.well-known/openid-configuration")
 	if err != nil {
 		return "", "", fmt.Errorf("discover: %w", err)
 	}

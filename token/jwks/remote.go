@@ -7,6 +7,8 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -23,39 +25,86 @@ const (
 	// have ever loaded, so a verifier that starts before its auth server
 	// becomes ready soon after the server does, without hammering it.
 	emptyRetry = time.Second
+	// firstRetry is the wait after a refresh fails while keys are held. It
+	// doubles with each further failure, up to the refresh interval, so a
+	// blip costs a second of staleness and an outage no more requests than
+	// normal operation.
+	firstRetry = time.Second
+	// minServerMaxAge is the shortest refresh interval the server's
+	// Cache-Control can ask for, so that "no-cache" or "max-age=0" means
+	// "refresh often", not "fetch on every verification".
+	minServerMaxAge = 5 * time.Second
+)
+
+// Defaults of a Config.
+const (
+	DefaultMinRefetch = 30 * time.Second
+	DefaultMaxAge     = time.Minute
 )
 
 // Config configures a Remote.
 type Config struct {
-	URL        string           // the JWKS URL; required, http or https
-	Client     *http.Client     // default: a client with a 10 s timeout
-	MinRefetch time.Duration    // least time between fetches caused by unknown kids; default 30 s
-	MaxAge     time.Duration    // keys older than this are refreshed in the background; default 1 h
-	Now        func() time.Time // default time.Now
+	// URL is the JWKS URL; required, http or https.
+	URL string
+	// Client fetches URL; default: a client with a 10 s timeout.
+	Client *http.Client
+	// MinRefetch is the least time between fetches caused by unknown kids
+	// (default 30 s). It bounds what made-up kids cost the key server.
+	MinRefetch time.Duration
+	// MaxAge is the longest a key set is used before it is fetched again
+	// (default 1 min): how long a key withdrawn from the JWKS may still
+	// verify here. A shorter Cache-Control max-age from the server (less
+	// its Age header) shortens it, to no less than 5 s; a longer one never
+	// lengthens it.
+	MaxAge time.Duration
+	// Now is the clock, for tests (default time.Now).
+	Now func() time.Time
 }
 
 // Remote is a [token.KeySource] that fetches a JWKS URL and caches the keys.
 //
-// Keys load on first use (or [Remote.Ready]). An unknown kid triggers a
-// refetch, at most once per MinRefetch, so a new signing key is picked up
-// quickly while a flood of made-up kids costs the key server one request per
-// interval. Keys older than MaxAge are refreshed in the background while the
-// cached ones keep answering, and if the server is down the cached keys keep
-// working: withdrawing a key therefore takes effect at the next successful
-// fetch. Concurrent callers share one fetch. It is safe for concurrent use.
+// Keys load on first use (or [Remote.Ready]). After that the set is fetched
+// again MaxAge after each fetch, in the background: the first lookup after
+// the set falls due starts the fetch, and every lookup meanwhile answers
+// from the set in hand, so a verification never waits for the network while
+// keys are held. The lookups that notice include the [token.Verifier]'s
+// cache hits (through [Remote.Version]), so a steady stream of known,
+// cached tokens keeps the set fresh as well; a Remote nobody asks fetches
+// nothing after its timer has run once.
+//
+// An unknown kid triggers a refetch that the lookup waits for, at most once
+// per MinRefetch, so a key that arrives between refreshes is picked up at
+// once while a flood of made-up kids costs the key server one request per
+// interval.
+//
+// Each successful fetch replaces the whole set: a key missing from the
+// document stops verifying, and [Remote.Version] changes so that tokens a
+// Verifier cached under it are refused too. A failed fetch (the server down,
+// a status other than 200, a document that is not a usable JWK Set) changes
+// nothing: the last good set stays in force, and the fetch is retried after
+// 1 s, then 2 s, 4 s and so on up to the refresh interval. Concurrent
+// callers share one fetch. It is safe for concurrent use.
 type Remote struct {
 	cfg Config
 	set atomic.Pointer[keySet] // the last good document; read without locking on every lookup
+	// due is set when the refresh timer fires and cleared by the lookup
+	// that starts the refresh, so lookups pay an atomic load and the clock
+	// is read only once per refresh.
+	due   atomic.Bool
+	after func(d time.Duration, f func()) (stop func() bool) // time.AfterFunc; tests drive their own clock
 
 	mu          sync.Mutex
-	inflight    *fetchCall // the fetch under way, if any
-	lastAttempt time.Time  // when the last fetch started
-	lastErr     error      // how the last fetch ended
+	inflight    *fetchCall  // the fetch under way, if any
+	lastAttempt time.Time   // when the last fetch started
+	lastErr     error       // how the last fetch ended
+	failures    int         // fetches failed in a row since keys were last loaded
+	stopTimer   func() bool // cancels the pending refresh timer; nil before the first set
 }
 
 type keySet struct {
 	keys    map[string]token.Key
-	fetched time.Time
+	maxAge  time.Duration // how long this set is used before a refresh
+	version uint64        // see Remote.Version; 1 for the first set
 }
 
 type fetchCall struct {
@@ -63,7 +112,10 @@ type fetchCall struct {
 	err  error
 }
 
-var _ token.KeySource = (*Remote)(nil)
+var (
+	_ token.KeySource          = (*Remote)(nil)
+	_ token.VersionedKeySource = (*Remote)(nil)
+)
 
 // NewRemote checks cfg and fills its defaults. It fetches nothing, so a
 // resource server can start before its auth server does.
@@ -79,51 +131,75 @@ func NewRemote(cfg Config) (*Remote, error) {
 		cfg.Client = &http.Client{Timeout: fetchTimeout}
 	}
 	if cfg.MinRefetch == 0 {
-		cfg.MinRefetch = 30 * time.Second
+		cfg.MinRefetch = DefaultMinRefetch
 	}
 	if cfg.MaxAge == 0 {
-		cfg.MaxAge = time.Hour
+		cfg.MaxAge = DefaultMaxAge
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	return &Remote{cfg: cfg}, nil
+	return &Remote{cfg: cfg, after: afterFunc}, nil
 }
 
+func afterFunc(d time.Duration, f func()) func() bool { return time.AfterFunc(d, f).Stop }
+
 // Key returns the key with ID kid, fetching the JWKS when it has never
-// loaded or when kid is unknown and the refetch interval allows.
+// loaded or when kid is unknown and the refetch interval allows. A known kid
+// is answered at once, even when a refresh is due; the refresh starts in
+// the background.
 func (r *Remote) Key(ctx context.Context, kid string) (token.Key, error) {
-	now := r.cfg.Now()
 	set := r.set.Load()
-	if set != nil {
-		if k, ok := set.keys[kid]; ok {
-			if now.Sub(set.fetched) >= r.cfg.MaxAge {
-				r.start(now, r.cfg.MinRefetch) // in the background: the cached key answers now
-			}
-			return k, nil
+	if set == nil {
+		if err := r.load(ctx, r.cfg.Now()); err != nil {
+			return token.Key{}, err
 		}
-		call := r.start(now, r.cfg.MinRefetch)
-		if call == nil {
-			return token.Key{}, fmt.Errorf("%w: kid %q", token.ErrUnknownKey, kid)
-		}
-		if err := wait(ctx, call); err != nil && !errors.Is(err, errFetch) {
-			return token.Key{}, fmt.Errorf("%w: %w", token.ErrKeysUnavailable, err)
-		}
-		// A failed refetch leaves the old set in place, so this answers
-		// from whatever is cached either way.
-		if k, ok := r.set.Load().keys[kid]; ok {
-			return k, nil
-		}
+		return r.lookup(kid)
+	}
+	r.refreshIfDue()
+	if k, ok := set.keys[kid]; ok {
+		return k, nil
+	}
+	call := r.start(r.cfg.Now(), r.cfg.MinRefetch)
+	if call == nil {
 		return token.Key{}, fmt.Errorf("%w: kid %q", token.ErrUnknownKey, kid)
 	}
-
-	if err := r.load(ctx, now); err != nil {
-		return token.Key{}, err
+	if err := wait(ctx, call); err != nil && !errors.Is(err, errFetch) {
+		return token.Key{}, fmt.Errorf("%w: %w", token.ErrKeysUnavailable, err)
 	}
+	// A failed refetch leaves the old set in place, so this answers from
+	// whatever is cached either way.
+	return r.lookup(kid)
+}
+
+func (r *Remote) lookup(kid string) (token.Key, error) {
 	if k, ok := r.set.Load().keys[kid]; ok {
 		return k, nil
 	}
 	return token.Key{}, fmt.Errorf("%w: kid %q", token.ErrUnknownKey, kid)
+}
+
+// Version implements [token.VersionedKeySource]. It changes when a fetch
+// removes a key or replaces one under the same kid, and stays the same when
+// a fetch only adds keys (a new next key) or brings the same set again, so
+// a Verifier re-checks its cached tokens only when one of them may have
+// lost its key. It is 0 until keys have loaded. Like Key, it starts a
+// background refresh when one is due, which is how a Verifier whose
+// requests all hit its cache still keeps the set fresh.
+func (r *Remote) Version() uint64 {
+	r.refreshIfDue()
+	if s := r.set.Load(); s != nil {
+		return s.version
+	}
+	return 0
+}
+
+// refreshIfDue starts a background refresh if the timer says one is due.
+// Only the caller that clears the flag goes on to the lock.
+func (r *Remote) refreshIfDue() {
+	if r.due.Load() && r.due.CompareAndSwap(true, false) {
+		r.start(r.cfg.Now(), 0)
+	}
 }
 
 // Ready reports whether keys are loaded, fetching them if they never were.
@@ -154,17 +230,17 @@ func (r *Remote) load(ctx context.Context, now time.Time) error {
 	return fmt.Errorf("%w: %w", token.ErrKeysUnavailable, err)
 }
 
-// start returns the fetch under way, or starts one if the last started at
-// least interval ago; otherwise it returns nil. The fetch runs on its own
-// context, so one impatient caller cannot fail it for the others, and its
-// goroutine ends within fetchTimeout.
+// start returns the fetch under way, or starts one if none has started
+// within interval (0: whenever none is under way); otherwise it returns
+// nil. The fetch runs on its own context, so one impatient caller cannot
+// fail it for the others, and its goroutine ends within fetchTimeout.
 func (r *Remote) start(now time.Time, interval time.Duration) *fetchCall {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.inflight != nil {
 		return r.inflight
 	}
-	if !r.lastAttempt.IsZero() && now.Sub(r.lastAttempt) < interval {
+	if interval > 0 && !r.lastAttempt.IsZero() && now.Sub(r.lastAttempt) < interval {
 		return nil
 	}
 	call := &fetchCall{done: make(chan struct{})}
@@ -174,16 +250,71 @@ func (r *Remote) start(now time.Time, interval time.Duration) *fetchCall {
 		defer cancel()
 		set, err := r.fetch(ctx)
 		r.mu.Lock()
-		if err == nil {
-			set.fetched = r.cfg.Now()
-			r.set.Store(set)
-		}
+		r.finish(set, err)
 		r.lastErr, r.inflight = err, nil
 		r.mu.Unlock()
 		call.err = err
 		close(call.done)
 	}()
 	return call
+}
+
+// finish records a fetch's outcome and sets the timer for the next one. It
+// runs with r.mu held, and is the only writer of r.set.
+func (r *Remote) finish(set *keySet, err error) {
+	old := r.set.Load()
+	if err != nil {
+		if old == nil {
+			// Nothing to refresh: lookups retry the first load themselves,
+			// at most once per emptyRetry.
+			return
+		}
+		r.failures++
+		r.schedule(backoff(r.failures, old.maxAge))
+		return
+	}
+	r.failures = 0
+	set.version = 1
+	if old != nil {
+		set.version = old.version
+		if !keepsEvery(set.keys, old.keys) {
+			set.version++
+		}
+	}
+	r.set.Store(set)
+	r.schedule(set.maxAge)
+}
+
+// schedule makes a refresh due in d. Every completed fetch calls it, so
+// whichever fetch ran last (refresh or unknown kid) sets the next refresh.
+// A timer that fires while being replaced costs one early refresh at most.
+func (r *Remote) schedule(d time.Duration) {
+	if r.stopTimer != nil {
+		r.stopTimer()
+	}
+	r.due.Store(false)
+	r.stopTimer = r.after(d, func() { r.due.Store(true) })
+}
+
+// backoff is the wait before retrying after n failed fetches in a row:
+// firstRetry doubled per further failure, never more than ceiling.
+func backoff(n int, ceiling time.Duration) time.Duration {
+	d := firstRetry
+	for i := 1; i < n && d < ceiling; i++ {
+		d *= 2
+	}
+	return min(d, ceiling)
+}
+
+// keepsEvery reports whether next holds every key of prev unchanged, so
+// nothing verified with prev can have lost its key.
+func keepsEvery(next, prev map[string]token.Key) bool {
+	for kid, k := range prev {
+		if n, ok := next[kid]; !ok || !n.Equal(k) {
+			return false
+		}
+	}
+	return true
 }
 
 func wait(ctx context.Context, call *fetchCall) error {
@@ -200,7 +331,7 @@ func wait(ctx context.Context, call *fetchCall) error {
 var errFetch = errors.New("fetch jwks")
 
 func (r *Remote) fetch(ctx context.Context) (*keySet, error) {
-	body, err := getDocument(ctx, r.cfg.Client, r.cfg.URL)
+	body, header, err := getDocument(ctx, r.cfg.Client, r.cfg.URL)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", errFetch, err)
 	}
@@ -208,33 +339,88 @@ func (r *Remote) fetch(ctx context.Context) (*keySet, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", errFetch, err)
 	}
-	set := &keySet{keys: make(map[string]token.Key, len(keys))}
+	set := &keySet{keys: make(map[string]token.Key, len(keys)), maxAge: r.cfg.MaxAge}
+	if fresh, ok := freshness(header); ok {
+		set.maxAge = min(r.cfg.MaxAge, max(fresh, minServerMaxAge))
+	}
 	for _, k := range keys {
 		set.keys[k.ID] = k // ParseJWKS refuses a repeated kid
 	}
 	return set, nil
 }
 
-func getDocument(ctx context.Context, client *http.Client, u string) ([]byte, error) {
+// freshness is how much longer the response says it stays fresh
+// (RFC 9111 §4.2): the smallest Cache-Control max-age less the Age header,
+// and 0 for no-cache, no-store or a max-age that is not a number, which
+// RFC 9111 advises reading as stale. ok is false when Cache-Control says
+// nothing of freshness.
+func freshness(h http.Header) (fresh time.Duration, ok bool) {
+	// RFC 9111 §1.2.2 reads any larger delta-seconds as 2^31; it also
+	// keeps the arithmetic below far from overflow.
+	const maxSeconds = 1 << 31
+	seconds := int64(maxSeconds)
+	for _, v := range h.Values("Cache-Control") {
+		for directive := range strings.SplitSeq(v, ",") {
+			name, arg, _ := strings.Cut(strings.TrimSpace(directive), "=")
+			switch strings.ToLower(name) {
+			case "no-cache", "no-store":
+				seconds, ok = 0, true
+			case "max-age":
+				n := max(deltaSeconds(strings.Trim(arg, `"`), maxSeconds), 0) // unreadable: stale
+				seconds, ok = min(seconds, n), true
+			}
+		}
+	}
+	if !ok {
+		return 0, false
+	}
+	if age := strings.TrimSpace(h.Get("Age")); age != "" {
+		if n := deltaSeconds(age, maxSeconds); n >= 0 {
+			seconds -= min(n, seconds)
+		}
+	}
+	return time.Duration(seconds) * time.Second, true
+}
+
+// deltaSeconds parses an RFC 9111 delta-seconds value, reading values over
+// ceiling as ceiling; it returns -1 for anything that is not a number of
+// seconds, a sign included.
+func deltaSeconds(s string, ceiling int64) int64 {
+	if s == "" {
+		return -1
+	}
+	for _, c := range []byte(s) {
+		if c < '0' || c > '9' {
+			return -1
+		}
+	}
+	n, err := strconv.ParseInt(s, 10, 64)
+	if err != nil || n > ceiling { // only a range error is left
+		return ceiling
+	}
+	return n
+}
+
+func getDocument(ctx context.Context, client *http.Client, u string) ([]byte, http.Header, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	req.Header.Set("Accept", "application/json")
 	resp, err := client.Do(req)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("get %s: status %d", u, resp.StatusCode)
+		return nil, nil, fmt.Errorf("get %s: status %d", u, resp.StatusCode)
 	}
 	body, err := io.ReadAll(io.LimitReader(resp.Body, maxDocumentSize+1))
 	if err != nil {
-		return nil, fmt.Errorf("get %s: %w", u, err)
+		return nil, nil, fmt.Errorf("get %s: %w", u, err)
 	}
 	if len(body) > maxDocumentSize {
-		return nil, fmt.Errorf("get %s: document over %d bytes", u, maxDocumentSize)
+		return nil, nil, fmt.Errorf("get %s: document over %d bytes", u, maxDocumentSize)
 	}
-	return body, nil
+	return body, resp.Header, nil
 }
