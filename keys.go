@@ -109,6 +109,10 @@ type keySet struct {
 	published []token.Key
 	byID      map[string]token.Key
 	jwks      []byte
+	// version changes when a published key leaves the set, so the auth
+	// server's own verified-token cache drops tokens of a withdrawn key
+	// (token.VersionedKeySource).
+	version uint64
 }
 
 // NewKeyRing loads the stored keys, first bringing them to the contract's
@@ -206,6 +210,10 @@ func (r *KeyRing) Key(_ context.Context, kid string) (token.Key, error) {
 	}
 	return token.Key{}, fmt.Errorf("%w: kid %q", token.ErrUnknownKey, kid)
 }
+
+// Version implements token.VersionedKeySource: it changes when a key
+// leaves the published set, never when one is only added.
+func (r *KeyRing) Version() uint64 { return r.set.Load().version }
 
 // List returns the stored keys, newest first, without their private parts.
 func (r *KeyRing) List(ctx context.Context) ([]*SigningKey, error) {
@@ -519,6 +527,15 @@ func (r *KeyRing) load(keys []*SigningKey, now time.Time) error {
 	var err error
 	if set.jwks, err = json.Marshal(doc); err != nil {
 		return fmt.Errorf("encode JWKS: %w", err)
+	}
+	if old := r.set.Load(); old != nil {
+		set.version = old.version
+		for id, k := range old.byID {
+			if n, ok := set.byID[id]; !ok || !n.Equal(k) {
+				set.version++
+				break
+			}
+		}
 	}
 	r.set.Store(set)
 	return nil

@@ -152,8 +152,12 @@ func TestKeyRingRotate(t *testing.T) {
 	before := signWith(t, a, e.clock.Now())
 
 	e.clock.Advance(time.Minute)
+	v := a.Version()
 	if err := a.Rotate(t.Context()); err != nil {
 		t.Fatal(err)
+	}
+	if a.Version() != v {
+		t.Error("a rotation, which removes no published key, changed the version and would empty the verified-token cache")
 	}
 	st := e.states(t)
 	if a.ActiveID() != next || st[next] != latchkey.KeyActive || st[oldActive] != latchkey.KeyRetired || len(st) != 3 {
@@ -200,8 +204,12 @@ func TestKeyRingRetireForCause(t *testing.T) {
 	r := e.ring(t, nil)
 	compromised := r.ActiveID()
 	tok := signWith(t, r, e.clock.Now())
+	v := r.Version()
 	if err := r.Retire(t.Context(), compromised); err != nil {
 		t.Fatal(err)
+	}
+	if r.Version() == v {
+		t.Error("withdrawing a key left the ring's version unchanged, so cached tokens of it would still pass")
 	}
 	if r.ActiveID() == compromised || published(r)[compromised] {
 		t.Fatalf("withdrawn key still signs or is published")

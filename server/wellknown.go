@@ -38,8 +38,11 @@ func wellKnown(cfg Config) (jwks, discovery http.Handler) {
 	serve := func(body func() []byte) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			// Resource servers cache keys themselves and refetch on an
-			// unknown kid, so a short public cache is safe.
-			w.Header().Set("Cache-Control", "public, max-age=300")
+			// unknown kid and on a schedule. A shared cache may keep the
+			// document ten seconds: a withdrawn key must not be served for
+			// longer, while a planned rotation needs no freshness at all
+			// (the next key is published a whole rotation ahead).
+			w.Header().Set("Cache-Control", "public, max-age=10")
 			w.Header().Set("Content-Type", "application/json")
 			w.Write(body())
 		})
