@@ -67,8 +67,12 @@ var layoutRules = []layoutRule{
 		// migrations, ping) that books shares with the auth store instead
 		// of a second copy; it knows nothing of Latchkey.
 		name: "books reaches Latchkey only through token and bearer, as a third party would",
-		pkg:  mod + "/books", ours: []string{mod + "/token", mod + "/token/jwks", mod + "/bearer", mod + "/internal/sqlitedb"},
+		pkg:  mod + "/books", ours: []string{mod + "/token", mod + "/token/jwks", mod + "/bearer", mod + "/internal/sqlitedb", mod + "/internal/pgdb"},
 		http: true, sql: true, drivers: []string{"modernc.org/sqlite", "github.com/jackc/"}, must: mod + "/bearer",
+	},
+	{
+		name: "internal/pgdb is PostgreSQL plumbing that links nothing of Latchkey",
+		pkg:  mod + "/internal/pgdb", http: true, sql: true, drivers: []string{"github.com/jackc/"}, must: "github.com/jackc/pgx/v5",
 	},
 	{
 		name: "internal/sqlitedb is SQLite plumbing that links nothing of Latchkey",
@@ -158,6 +162,8 @@ func TestLayoutRulesRefuse(t *testing.T) {
 		{"books refuses go-redis", mod + "/books", "github.com/redis/go-redis/v9", true},
 		{"books refuses the auth store", mod + "/books", mod + "/sqlite", true},
 		{"internal/sqlitedb refuses the domain", mod + "/internal/sqlitedb", mod, true},
+		{"internal/pgdb refuses the domain", mod + "/internal/pgdb", mod, true},
+		{"internal/pgdb refuses the SQLite driver", mod + "/internal/pgdb", "modernc.org/sqlite", true},
 		{"postgres allows the domain", mod + "/postgres", mod, false},
 		{"postgres allows pgx", mod + "/postgres", "github.com/jackc/pgx/v5/pgconn", false},
 		{"postgres refuses the SQLite backend", mod + "/postgres", mod + "/sqlite", true},

@@ -12,7 +12,7 @@ import (
 	"github.com/latchkey-dev/latchkey/token"
 )
 
-func handleListBooks(store *Store) handlerFunc {
+func handleListBooks(store Store) handlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) error {
 		list, err := store.ListBooks(r.Context())
 		if err != nil {
@@ -23,7 +23,7 @@ func handleListBooks(store *Store) handlerFunc {
 	}
 }
 
-func handleGetBook(store *Store) handlerFunc {
+func handleGetBook(store Store) handlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) error {
 		id, err := bookID(r)
 		if err != nil {
@@ -38,7 +38,7 @@ func handleGetBook(store *Store) handlerFunc {
 	}
 }
 
-func handleCreateBook(store *Store) handlerFunc {
+func handleCreateBook(store Store) handlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) error {
 		var req bookRequest
 		if err := decode(w, r, &req); err != nil {
@@ -57,7 +57,7 @@ func handleCreateBook(store *Store) handlerFunc {
 	}
 }
 
-func handleUpdateBook(store *Store) handlerFunc {
+func handleUpdateBook(store Store) handlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) error {
 		// The id is checked first: a PUT to a path that cannot name a book
 		// is a 404 whatever its body.
@@ -82,7 +82,7 @@ func handleUpdateBook(store *Store) handlerFunc {
 	}
 }
 
-func handleDeleteBook(store *Store) handlerFunc {
+func handleDeleteBook(store Store) handlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) error {
 		id, err := bookID(r)
 		if err != nil {
@@ -108,7 +108,7 @@ func bookID(r *http.Request) (int64, error) {
 	return id, nil
 }
 
-func handleListArticles(store *Store) handlerFunc {
+func handleListArticles(store Store) handlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) error {
 		claims, err := caller(w, r)
 		if err != nil {
@@ -123,7 +123,7 @@ func handleListArticles(store *Store) handlerFunc {
 	}
 }
 
-func handleCreateArticle(store *Store) handlerFunc {
+func handleCreateArticle(store Store) handlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) error {
 		claims, err := caller(w, r)
 		if err != nil {
@@ -171,7 +171,7 @@ const readyTimeout = 2 * time.Second
 // handleReadyz answers 200 when the key source (ready, if set) and the
 // database both answer, else 503. The body does not say which failed; the
 // log does.
-func handleReadyz(store *Store, ready func(context.Context) error, logger *slog.Logger) http.Handler {
+func handleReadyz(store Store, ready func(context.Context) error, logger *slog.Logger) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ctx, cancel := context.WithTimeout(r.Context(), readyTimeout)
 		defer cancel()

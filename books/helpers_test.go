@@ -22,7 +22,7 @@ const (
 // whose key its verifier trusts, and tokens for the tutorials' users.
 type testEnv struct {
 	handler http.Handler
-	store   *Store
+	store   *SQLiteStore
 	signer  *token.Signer
 	admin   string // john, role admin
 	member  string // anna, role member
@@ -30,6 +30,17 @@ type testEnv struct {
 }
 
 type envOption func(*Config)
+
+// newTestStore opens a fresh in-memory store, closed when the test ends.
+func newTestStore(tb testing.TB) *SQLiteStore {
+	tb.Helper()
+	s, err := OpenSQLite(context.Background(), ":memory:")
+	if err != nil {
+		tb.Fatalf("OpenSQLite: %v", err)
+	}
+	tb.Cleanup(func() { s.Close() })
+	return s
+}
 
 func newTestEnv(tb testing.TB, opts ...envOption) *testEnv {
 	tb.Helper()

@@ -16,8 +16,9 @@ var _ bearer.Verifier = (*token.Verifier)(nil)
 
 // Config configures the books server's handler.
 type Config struct {
-	// Store holds books and articles. Required.
-	Store *Store
+	// Store holds books and articles: a SQLiteStore or a PostgresStore,
+	// usually from Open. Required.
+	Store Store
 	// Verifier checks access tokens, usually a *token.Verifier over the
 	// auth server's JWKS or a shared secret. Required.
 	Verifier bearer.Verifier

@@ -2,326 +2,135 @@ package books
 
 import (
 	"context"
-	"database/sql"
-	"embed"
 	"errors"
 	"fmt"
-	"io/fs"
-	"time"
+	"strings"
+)
 
-	"github.com/latchkey-dev/latchkey/internal/sqlitedb"
+// Store keeps books and articles. The handlers need nothing else of a
+// database; SQLiteStore and PostgresStore implement it, and bookstest.Run
+// checks an implementation against every promise below.
+//
+// A Store is safe for concurrent use, and several Stores (processes,
+// replicas) may share one database.
+//
+// A Store does not validate what it stores: the HTTP layer does. It keeps
+// any value it is given, with one exception: text containing NUL is
+// refused with an error, because PostgreSQL cannot store it (the HTTP layer
+// refuses it first). Every failure not documented below, a lost
+// connection, a read-only or broken database, a canceled ctx (wrapped, so
+// that errors.Is finds ctx.Err()), is an error that is none of the
+// sentinels, which the handlers answer with a 500 that reveals nothing.
+// A failed write changes nothing.
+type Store interface {
+	// ListBooks returns every book in ascending id order, an empty,
+	// non-nil slice when there are none.
+	ListBooks(ctx context.Context) ([]Book, error)
+	// Book returns the book with the given id, or ErrNotFound.
+	Book(ctx context.Context, id int64) (Book, error)
+	// CreateBook stores b under a new id, ignoring b.ID, and returns it
+	// with that id. Ids are positive, start at 1 on a new database, are
+	// distinct under any concurrency, grow (a book created after another
+	// was returned has a greater id) and are never reused, not even after
+	// a delete, so that a stale client's PUT or DELETE cannot reach a book
+	// it never saw.
+	CreateBook(ctx context.Context, b Book) (Book, error)
+	// UpdateBook replaces every field of the book with id b.ID and returns
+	// b, or ErrNotFound when there is no such book (it creates none).
+	UpdateBook(ctx context.Context, b Book) (Book, error)
+	// DeleteBook removes the book with the given id, or returns
+	// ErrNotFound.
+	DeleteBook(ctx context.Context, id int64) error
+	// ListArticles returns the articles owned by owner (a token subject),
+	// in ascending id order, an empty, non-nil slice when there are none.
+	// It never returns another owner's.
+	ListArticles(ctx context.Context, owner string) ([]Article, error)
+	// CreateArticle stores a as owned by owner, ignoring a.ID and
+	// a.CreatedAt, and returns it with its new id and its creation time,
+	// read from the store's clock once, in UTC, to the whole second.
+	// a.Author is stored as given. Article ids follow the rules of book
+	// ids.
+	CreateArticle(ctx context.Context, owner string, a Article) (Article, error)
+	// SeedDemo adds the tutorials' three books when there are no books,
+	// and does nothing otherwise, so it is safe to call at every start:
+	// concurrent calls, from any number of Stores on one database, seed
+	// once.
+	SeedDemo(ctx context.Context) error
+	// Ping is the readiness check: nil only if the database answers and
+	// can be written. It is cheap enough to call every second.
+	Ping(ctx context.Context) error
+	// Close releases the database. It may be called more than once; every
+	// other method fails with an error afterwards.
+	Close() error
+}
+
+var (
+	_ Store = (*SQLiteStore)(nil)
+	_ Store = (*PostgresStore)(nil)
 )
 
 // ErrNotFound is returned by Book, UpdateBook and DeleteBook when no book
 // has the given id.
 var ErrNotFound = errors.New("books: not found")
 
-//go:embed migrations/*.sql
-var migrationFiles embed.FS
+// ErrSchemaTooNew is returned by Open, OpenSQLite, NewSQLiteStore and
+// OpenPostgres when the database was migrated by a newer build, which
+// this one must not write to. Upgrade the binary, or restore a backup
+// taken before the newer version ran.
+var ErrSchemaTooNew = errors.New("books: database schema is newer than this build knows")
 
-// busyTimeout is how long a connection waits for another writer before
-// SQLite reports SQLITE_BUSY.
-const busyTimeout = 5 * time.Second
+// schemaTooNew keeps the opener's message (which versions) and lets
+// errors.Is find ErrSchemaTooNew beside the opener's own sentinel.
+type schemaTooNew struct{ err error }
 
-// Store keeps books and articles in a SQL database. It is safe for
-// concurrent use.
-//
-// The queries are plain enough for SQLite and PostgreSQL alike ($n
-// placeholders, RETURNING); opening, migrating and the migrations are
-// SQLite's.
-type Store struct {
-	db *sql.DB
-	st statements
+func (e schemaTooNew) Error() string   { return e.err.Error() }
+func (e schemaTooNew) Unwrap() []error { return []error{ErrSchemaTooNew, e.err} }
 
-	// Now returns the current time. It defaults to time.Now; tests replace
-	// it. It is read once per operation.
-	Now func() time.Time
-}
-
-// statements are the store's queries, prepared once: SQLite otherwise
-// compiles the SQL on every call, which measured a sixth of the CPU time of
-// GET /books. database/sql prepares each again on every pooled connection
-// the first time it runs there.
-type statements struct {
-	listBooks, book, createBook, updateBook, deleteBook *sql.Stmt
-	listArticles, createArticle                         *sql.Stmt
-}
-
-const bookColumns = `id, author, country, language, pages, title, year`
-
-func prepare(ctx context.Context, db *sql.DB) (statements, error) {
-	var st statements
-	for _, q := range []struct {
-		stmt  **sql.Stmt
-		query string
-	}{
-		{&st.listBooks, `SELECT ` + bookColumns + ` FROM books ORDER BY id`},
-		{&st.book, `SELECT ` + bookColumns + ` FROM books WHERE id = $1`},
-		{&st.createBook, `INSERT INTO books (author, country, language, pages, title, year)
-		 VALUES ($1, $2, $3, $4, $5, $6) RETURNING id`},
-		{&st.updateBook, `UPDATE books SET author = $1, country = $2, language = $3, pages = $4, title = $5, year = $6
-		 WHERE id = $7`},
-		{&st.deleteBook, `DELETE FROM books WHERE id = $1`},
-		{&st.listArticles, `SELECT id, title, body, author, created_at FROM articles WHERE owner = $1 ORDER BY id`},
-		{&st.createArticle, `INSERT INTO articles (owner, title, body, author, created_at)
-		 VALUES ($1, $2, $3, $4, $5) RETURNING id`},
-	} {
-		stmt, err := db.PrepareContext(ctx, q.query)
+// Open opens the store url names, in the forms of
+// LATCHKEY_BOOKS_DATABASE_URL: "postgres://..." or "postgresql://..."
+// opens OpenPostgres with the pool parameters the URL carries, and
+// "sqlite:PATH", or a plain path (":memory:" included), opens OpenSQLite.
+// Any other "scheme://" is refused rather than taken for a file name.
+func Open(ctx context.Context, url string) (Store, error) {
+	switch {
+	case strings.HasPrefix(url, "postgres://"), strings.HasPrefix(url, "postgresql://"):
+		s, err := OpenPostgres(ctx, PostgresConfig{URL: url})
 		if err != nil {
-			st.close()
-			return statements{}, err
+			return nil, err // not a typed nil inside the interface
 		}
-		*q.stmt = stmt
+		return s, nil
+	case strings.HasPrefix(url, "sqlite:"):
+		url = strings.TrimPrefix(url, "sqlite:")
+	case strings.Contains(url, "://"):
+		scheme, _, _ := strings.Cut(url, "://")
+		return nil, fmt.Errorf("books: open: unsupported database URL scheme %q: want postgres:// or sqlite:PATH", scheme)
 	}
-	return st, nil
+	s, err := OpenSQLite(ctx, url)
+	if err != nil {
+		return nil, err
+	}
+	return s, nil
 }
 
-// close closes the statements prepared so far, for a prepare that failed
-// half-way on a database its caller keeps.
-func (st *statements) close() {
-	for _, stmt := range []*sql.Stmt{st.listBooks, st.book, st.createBook, st.updateBook, st.deleteBook, st.listArticles, st.createArticle} {
-		if stmt != nil {
-			stmt.Close()
+// errNUL is the refusal of text PostgreSQL cannot store.
+var errNUL = errors.New("text contains a NUL character")
+
+// checkText refuses text with NUL, on every backend alike.
+func checkText(fields ...string) error {
+	for _, f := range fields {
+		if strings.IndexByte(f, 0) >= 0 {
+			return errNUL
 		}
-	}
-}
-
-// Open opens (creating if needed) the SQLite database at path, a file path
-// or ":memory:", and brings its schema up to date.
-//
-// A new database file is created with mode 0600, and a missing parent
-// directory with 0700: the books are not secret, but the article bodies
-// are the users'. The database runs in WAL mode with a busy timeout, so
-// readers do not block the writer, with foreign keys on, and with
-// synchronous=NORMAL: a power cut may lose the last books written, not
-// corrupt the file. Transactions take the write lock when they begin, so
-// two writers never deadlock on a lock upgrade. The pool holds at most a
-// few connections (sqlitedb.PoolSize), and closes those idle for a minute.
-func Open(ctx context.Context, path string) (*Store, error) {
-	migrations, err := fs.Sub(migrationFiles, "migrations")
-	if err != nil {
-		return nil, fmt.Errorf("books: open %q: %w", path, err)
-	}
-	db, err := sqlitedb.Open(ctx, sqlitedb.Config{
-		Path:        path,
-		Synchronous: sqlitedb.Normal,
-		BusyTimeout: busyTimeout,
-		Migrations:  migrations,
-	})
-	if err != nil {
-		return nil, fmt.Errorf("books: open %q: %w", path, err)
-	}
-	st, err := prepare(ctx, db)
-	if err != nil {
-		db.Close()
-		return nil, fmt.Errorf("books: open %q: prepare: %w", path, err)
-	}
-	return &Store{db: db, st: st, Now: time.Now}, nil
-}
-
-// NewStore returns a Store on a SQLite database opened elsewhere, with
-// another driver or other settings, and applies the migrations it has not
-// yet recorded. Store.Close closes db. On an error, db is left open.
-//
-// NewStore is not New, which builds the HTTP handler. The embedded
-// migrations are SQLite's, so a PostgreSQL variant needs its own set.
-func NewStore(ctx context.Context, db *sql.DB) (*Store, error) {
-	if db == nil {
-		return nil, errors.New("books: new: nil *sql.DB")
-	}
-	migrations, err := fs.Sub(migrationFiles, "migrations")
-	if err != nil {
-		return nil, fmt.Errorf("books: migrate: %w", err)
-	}
-	if err := sqlitedb.Migrate(ctx, db, migrations); err != nil {
-		return nil, fmt.Errorf("books: migrate: %w", err)
-	}
-	st, err := prepare(ctx, db)
-	if err != nil {
-		return nil, fmt.Errorf("books: prepare: %w", err)
-	}
-	return &Store{db: db, st: st, Now: time.Now}, nil
-}
-
-// Ping reports whether the database answers.
-func (s *Store) Ping(ctx context.Context) error {
-	if err := sqlitedb.Ping(ctx, s.db); err != nil {
-		return fmt.Errorf("books: ping: %w", err)
 	}
 	return nil
 }
 
-// Close closes the database. That closes the prepared statements on every
-// connection too; the *sql.Stmt values are left, so that a call after Close
-// fails with "database is closed", which says what happened, rather than
-// "statement is closed".
-func (s *Store) Close() error {
-	return s.db.Close()
-}
-
-// ListBooks returns every book, in id order. It returns an empty, non-nil
-// slice when there are none.
-func (s *Store) ListBooks(ctx context.Context) ([]Book, error) {
-	rows, err := s.st.listBooks.QueryContext(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("books: list books: %w", err)
-	}
-	defer rows.Close()
-	list := []Book{}
-	for rows.Next() {
-		var b Book
-		if err := scanBook(rows, &b); err != nil {
-			return nil, fmt.Errorf("books: list books: %w", err)
-		}
-		list = append(list, b)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("books: list books: %w", err)
-	}
-	return list, nil
-}
-
-// Book returns the book with the given id, or ErrNotFound.
-func (s *Store) Book(ctx context.Context, id int64) (Book, error) {
-	var b Book
-	err := scanBook(s.st.book.QueryRowContext(ctx, id), &b)
-	if errors.Is(err, sql.ErrNoRows) {
-		return Book{}, ErrNotFound
-	}
-	if err != nil {
-		return Book{}, fmt.Errorf("books: book %d: %w", id, err)
-	}
-	return b, nil
-}
-
-// CreateBook stores b under a new id, ignoring b.ID, and returns it with
-// that id. It does not validate b; the HTTP layer does.
-func (s *Store) CreateBook(ctx context.Context, b Book) (Book, error) {
-	err := s.st.createBook.QueryRowContext(ctx,
-		b.Author, b.Country, b.Language, b.Pages, b.Title, b.Year).Scan(&b.ID)
-	if err != nil {
-		return Book{}, fmt.Errorf("books: create book: %w", err)
-	}
-	return b, nil
-}
-
-// UpdateBook replaces every field of the book with id b.ID and returns it,
-// or ErrNotFound when there is no such book.
-func (s *Store) UpdateBook(ctx context.Context, b Book) (Book, error) {
-	res, err := s.st.updateBook.ExecContext(ctx,
-		b.Author, b.Country, b.Language, b.Pages, b.Title, b.Year, b.ID)
-	if err != nil {
-		return Book{}, fmt.Errorf("books: update book %d: %w", b.ID, err)
-	}
-	if err := oneRow(res); err != nil {
-		return Book{}, fmt.Errorf("books: update book %d: %w", b.ID, err)
-	}
-	return b, nil
-}
-
-// DeleteBook removes the book with the given id, or returns ErrNotFound.
-func (s *Store) DeleteBook(ctx context.Context, id int64) error {
-	res, err := s.st.deleteBook.ExecContext(ctx, id)
-	if err != nil {
-		return fmt.Errorf("books: delete book %d: %w", id, err)
-	}
-	if err := oneRow(res); err != nil {
-		return fmt.Errorf("books: delete book %d: %w", id, err)
-	}
-	return nil
-}
-
-// oneRow turns "no row affected" into ErrNotFound.
-func oneRow(res sql.Result) error {
-	n, err := res.RowsAffected()
-	if err != nil {
-		return err
-	}
-	if n == 0 {
-		return ErrNotFound
-	}
-	return nil
-}
-
-type scanner interface{ Scan(dest ...any) error }
-
-func scanBook(row scanner, b *Book) error {
-	return row.Scan(&b.ID, &b.Author, &b.Country, &b.Language, &b.Pages, &b.Title, &b.Year)
-}
-
-// ListArticles returns the articles owned by owner (a token subject), in
-// id order. It returns an empty, non-nil slice when there are none.
-func (s *Store) ListArticles(ctx context.Context, owner string) ([]Article, error) {
-	rows, err := s.st.listArticles.QueryContext(ctx, owner)
-	if err != nil {
-		return nil, fmt.Errorf("books: list articles: %w", err)
-	}
-	defer rows.Close()
-	list := []Article{}
-	for rows.Next() {
-		var (
-			a       Article
-			created string
-		)
-		if err := rows.Scan(&a.ID, &a.Title, &a.Body, &a.Author, &created); err != nil {
-			return nil, fmt.Errorf("books: list articles: %w", err)
-		}
-		if a.CreatedAt, err = time.Parse(time.RFC3339, created); err != nil {
-			return nil, fmt.Errorf("books: list articles: article %d: %w", a.ID, err)
-		}
-		list = append(list, a)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("books: list articles: %w", err)
-	}
-	return list, nil
-}
-
-// CreateArticle stores a as owned by owner, ignoring a.ID and a.CreatedAt,
-// and returns it with its new id and its creation time (UTC, whole
-// seconds). a.Author is stored as given.
-func (s *Store) CreateArticle(ctx context.Context, owner string, a Article) (Article, error) {
-	a.CreatedAt = s.Now().UTC().Truncate(time.Second)
-	err := s.st.createArticle.QueryRowContext(ctx,
-		owner, a.Title, a.Body, a.Author, a.CreatedAt.Format(time.RFC3339)).Scan(&a.ID)
-	if err != nil {
-		return Article{}, fmt.Errorf("books: create article: %w", err)
-	}
-	return a, nil
-}
+// bookColumns are the columns of a Book, in scan order, on every backend.
+const bookColumns = `id, author, country, language, pages, title, year`
 
 // demoBooks are the three books of the tutorials this project grew from.
 var demoBooks = []Book{
 	{Author: "Chinua Achebe", Country: "Nigeria", Language: "English", Pages: 209, Title: "Things Fall Apart", Year: 1958},
 	{Author: "Hans Christian Andersen", Country: "Denmark", Language: "Danish", Pages: 784, Title: "Fairy tales", Year: 1836},
 	{Author: "Dante Alighieri", Country: "Italy", Language: "Italian", Pages: 928, Title: "The Divine Comedy", Year: 1315},
-}
-
-// SeedDemo adds the tutorials' three books when the books table is empty,
-// and does nothing otherwise, so it is safe to call at every start. The
-// check and the inserts are one transaction.
-func (s *Store) SeedDemo(ctx context.Context) error {
-	tx, err := s.db.BeginTx(ctx, nil)
-	if err != nil {
-		return fmt.Errorf("books: seed: %w", err)
-	}
-	defer tx.Rollback()
-	var n int
-	if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM books`).Scan(&n); err != nil {
-		return fmt.Errorf("books: seed: %w", err)
-	}
-	if n > 0 {
-		return nil
-	}
-	for _, b := range demoBooks {
-		if _, err := tx.ExecContext(ctx,
-			`INSERT INTO books (author, country, language, pages, title, year) VALUES ($1, $2, $3, $4, $5, $6)`,
-			b.Author, b.Country, b.Language, b.Pages, b.Title, b.Year); err != nil {
-			return fmt.Errorf("books: seed: %w", err)
-		}
-	}
-	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("books: seed: %w", err)
-	}
-	return nil
 }

@@ -1,10 +1,13 @@
-package books
+package books_test
 
 import (
 	"context"
-	"database/sql"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
+	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -12,328 +15,612 @@ import (
 	"testing"
 	"time"
 
-	"github.com/latchkey-dev/latchkey/internal/sqlitedb"
+	"github.com/jackc/pgx/v5"
+
+	"github.com/latchkey-dev/latchkey/books"
+	"github.com/latchkey-dev/latchkey/books/bookstest"
 	"github.com/latchkey-dev/latchkey/token"
 )
 
-// newTestStore opens a fresh in-memory store, closed when the test ends.
-func newTestStore(tb testing.TB) *Store {
+// TestSQLiteStore runs the conformance suite on a file and in memory.
+func TestSQLiteStore(t *testing.T) {
+	t.Run("file", func(t *testing.T) {
+		bookstest.Run(t, func(t *testing.T) bookstest.OpenFunc {
+			path := filepath.Join(t.TempDir(), "data", "books.db")
+			return func(t *testing.T) books.Store { return mustOpenSQLite(t, path) }
+		})
+	})
+	t.Run("memory", func(t *testing.T) {
+		bookstest.Run(t, func(t *testing.T) bookstest.OpenFunc {
+			opened := false
+			return func(t *testing.T) books.Store {
+				if opened {
+					t.Skip("a :memory: database is gone with its store; it cannot be opened twice")
+				}
+				opened = true
+				return mustOpenSQLite(t, ":memory:")
+			}
+		})
+	})
+}
+
+// TestPostgresStore runs the conformance suite, each subtest in a schema
+// of its own.
+func TestPostgresStore(t *testing.T) {
+	pgURL(t) // skip once, not in every subtest
+	bookstest.Run(t, func(t *testing.T) bookstest.OpenFunc {
+		cfg := books.PostgresConfig{URL: pgURL(t), Schema: newPGSchema(t)}
+		return func(t *testing.T) books.Store { return mustOpenPostgres(t, cfg) }
+	})
+}
+
+func mustOpenSQLite(tb testing.TB, path string) *books.SQLiteStore {
 	tb.Helper()
-	s, err := Open(context.Background(), ":memory:")
+	s, err := books.OpenSQLite(tb.Context(), path)
 	if err != nil {
-		tb.Fatalf("Open: %v", err)
+		tb.Fatalf("OpenSQLite(%q): %v", path, err)
 	}
 	tb.Cleanup(func() { s.Close() })
 	return s
 }
 
-func TestStoreBooksCRUD(t *testing.T) {
-	ctx := context.Background()
-	s := newTestStore(t)
-
-	list, err := s.ListBooks(ctx)
-	if err != nil || list == nil || len(list) != 0 {
-		t.Fatalf("ListBooks on empty store = %v, %v; want empty non-nil slice", list, err)
-	}
-	b, err := s.CreateBook(ctx, Book{ID: 99, Author: "A", Title: "T", Pages: 10, Year: -400})
+func mustOpenPostgres(tb testing.TB, cfg books.PostgresConfig) *books.PostgresStore {
+	tb.Helper()
+	s, err := books.OpenPostgres(tb.Context(), cfg)
 	if err != nil {
-		t.Fatalf("CreateBook: %v", err)
+		tb.Fatalf("OpenPostgres: %v", err)
 	}
-	if b.ID != 1 {
-		t.Errorf("CreateBook ID = %d, want 1 (the given ID is ignored)", b.ID)
-	}
-	got, err := s.Book(ctx, b.ID)
-	if err != nil || got != b {
-		t.Errorf("Book = %+v, %v; want %+v", got, err, b)
-	}
-	b.Title, b.Country = "T2", "Greece"
-	if _, err := s.UpdateBook(ctx, b); err != nil {
-		t.Fatalf("UpdateBook: %v", err)
-	}
-	if got, _ := s.Book(ctx, b.ID); got != b {
-		t.Errorf("after update Book = %+v, want %+v", got, b)
-	}
-	if _, err := s.UpdateBook(ctx, Book{ID: 42, Author: "A", Title: "T", Pages: 1}); !errors.Is(err, ErrNotFound) {
-		t.Errorf("UpdateBook(missing) err = %v, want ErrNotFound", err)
-	}
-	if err := s.DeleteBook(ctx, b.ID); err != nil {
-		t.Fatalf("DeleteBook: %v", err)
-	}
-	if _, err := s.Book(ctx, b.ID); !errors.Is(err, ErrNotFound) {
-		t.Errorf("Book(deleted) err = %v, want ErrNotFound", err)
-	}
-	if err := s.DeleteBook(ctx, b.ID); !errors.Is(err, ErrNotFound) {
-		t.Errorf("DeleteBook(deleted) err = %v, want ErrNotFound", err)
-	}
+	tb.Cleanup(func() { s.Close() })
+	return s
 }
 
-func TestStoreArticlesByOwner(t *testing.T) {
-	ctx := context.Background()
-	s := newTestStore(t)
-	now := time.Date(2025, 3, 4, 5, 6, 7, 890, time.FixedZone("X", 3600))
-	s.Now = func() time.Time { return now }
-
-	a, err := s.CreateArticle(ctx, "u1", Article{ID: 7, Title: "t", Body: "b", Author: "anna", CreatedAt: time.Unix(0, 0)})
-	if err != nil {
-		t.Fatalf("CreateArticle: %v", err)
+// pgURL returns the URL of the PostgreSQL server tests may use, or skips.
+func pgURL(tb testing.TB) string {
+	tb.Helper()
+	u := os.Getenv("LATCHKEY_TEST_POSTGRES_URL")
+	if u == "" {
+		tb.Skipf("LATCHKEY_TEST_POSTGRES_URL not set")
 	}
-	want := now.UTC().Truncate(time.Second)
-	if !a.CreatedAt.Equal(want) || a.CreatedAt.Location() != time.UTC {
-		t.Errorf("CreatedAt = %v, want %v in UTC", a.CreatedAt, want)
-	}
-	if _, err := s.CreateArticle(ctx, "u2", Article{Title: "other", Body: "b", Author: "bob"}); err != nil {
-		t.Fatalf("CreateArticle: %v", err)
-	}
-	list, err := s.ListArticles(ctx, "u1")
-	if err != nil || len(list) != 1 || list[0] != a {
-		t.Errorf("ListArticles(u1) = %+v, %v; want [%+v]", list, err, a)
-	}
-	if list, _ := s.ListArticles(ctx, "nobody"); list == nil || len(list) != 0 {
-		t.Errorf("ListArticles(nobody) = %#v, want empty non-nil slice", list)
-	}
+	return u
 }
 
-func TestSeedDemoIdempotent(t *testing.T) {
-	ctx := context.Background()
-	t.Run("empty store gets the three books once", func(t *testing.T) {
-		s := newTestStore(t)
-		for range 3 {
-			if err := s.SeedDemo(ctx); err != nil {
-				t.Fatalf("SeedDemo: %v", err)
-			}
-		}
-		list, _ := s.ListBooks(ctx)
-		if len(list) != 3 {
-			t.Fatalf("%d books after three seeds, want 3", len(list))
-		}
-		want := Book{ID: 1, Author: "Chinua Achebe", Country: "Nigeria", Language: "English", Pages: 209, Title: "Things Fall Apart", Year: 1958}
-		if list[0] != want {
-			t.Errorf("first book = %+v, want %+v", list[0], want)
-		}
-		if list[1].Title != "Fairy tales" || list[2].Title != "The Divine Comedy" || list[2].Year != 1315 {
-			t.Errorf("seeded books = %+v", list)
+// pgName returns prefix followed by random hex: an identifier no other
+// test run uses.
+func pgName(prefix string) string {
+	b := make([]byte, 8)
+	rand.Read(b)
+	return prefix + hex.EncodeToString(b)
+}
+
+// pgWith returns rawURL with the query parameters key, value, ... set.
+func pgWith(tb testing.TB, rawURL string, kv ...string) string {
+	tb.Helper()
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		tb.Fatalf("LATCHKEY_TEST_POSTGRES_URL must be a URL: %v", err)
+	}
+	q := u.Query()
+	for i := 0; i+1 < len(kv); i += 2 {
+		q.Set(kv[i], kv[i+1])
+	}
+	u.RawQuery = q.Encode()
+	return u.String()
+}
+
+// pgAdmin returns a connection of its own to the database at rawURL,
+// closed when the test ends.
+func pgAdmin(tb testing.TB, rawURL string) *pgx.Conn {
+	tb.Helper()
+	conn, err := pgx.Connect(tb.Context(), pgWith(tb, rawURL, "application_name", "latchkey_test_admin"))
+	if err != nil {
+		tb.Fatalf("connect: %v", err)
+	}
+	tb.Cleanup(func() { conn.Close(context.Background()) })
+	return conn
+}
+
+// newPGSchema returns the name of a schema no other test uses, not yet
+// created, and drops it with everything in it when the test ends.
+func newPGSchema(tb testing.TB) string {
+	tb.Helper()
+	schema := pgName("books_test_")
+	admin := pgAdmin(tb, pgURL(tb))
+	tb.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		if _, err := admin.Exec(ctx, `DROP SCHEMA IF EXISTS `+pgx.Identifier{schema}.Sanitize()+` CASCADE`); err != nil {
+			tb.Errorf("drop schema %s: %v", schema, err)
 		}
 	})
-	t.Run("a store with books is left alone", func(t *testing.T) {
-		s := newTestStore(t)
-		if _, err := s.CreateBook(ctx, Book{Author: "A", Title: "Mine", Pages: 1}); err != nil {
-			t.Fatal(err)
-		}
-		if err := s.SeedDemo(ctx); err != nil {
-			t.Fatalf("SeedDemo: %v", err)
-		}
-		if list, _ := s.ListBooks(ctx); len(list) != 1 {
-			t.Errorf("%d books, want the 1 already there", len(list))
-		}
-	})
+	return schema
 }
 
-func TestStorePersistsAcrossReopen(t *testing.T) {
-	ctx := context.Background()
-	dir := filepath.Join(t.TempDir(), "data")
-	path := filepath.Join(dir, "books.db")
+// newCreatedPGSchema is newPGSchema, created: a URL's search_path must
+// name a schema that exists.
+func newCreatedPGSchema(tb testing.TB) string {
+	tb.Helper()
+	schema := newPGSchema(tb)
+	if _, err := pgAdmin(tb, pgURL(tb)).Exec(tb.Context(), `CREATE SCHEMA `+pgx.Identifier{schema}.Sanitize()); err != nil {
+		tb.Fatalf("create schema: %v", err)
+	}
+	return schema
+}
 
-	s, err := Open(ctx, path)
-	if err != nil {
-		t.Fatalf("Open: %v", err)
+// newPGDatabase creates a database of its own for a test that changes
+// database-wide settings or refuses connections, and returns its name and
+// URL. It is dropped, with its connections, when the test ends.
+func newPGDatabase(tb testing.TB) (name, url string) {
+	tb.Helper()
+	base := pgURL(tb)
+	admin := pgAdmin(tb, base)
+	name = pgName("books_test_")
+	if _, err := admin.Exec(tb.Context(), `CREATE DATABASE `+name); err != nil {
+		tb.Fatalf("create database: %v", err)
 	}
-	if err := s.SeedDemo(ctx); err != nil {
-		t.Fatal(err)
-	}
-	b, err := s.CreateBook(ctx, Book{Author: "A", Title: "Kept", Pages: 5, Year: 2000})
-	if err != nil {
-		t.Fatal(err)
-	}
-	a, err := s.CreateArticle(ctx, "u1", Article{Title: "t", Body: "b", Author: "anna"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := s.Close(); err != nil {
-		t.Fatalf("Close: %v", err)
-	}
-
-	for _, c := range []struct {
-		path string
-		mode os.FileMode
-	}{{dir, 0o700 | os.ModeDir}, {path, 0o600}} {
-		fi, err := os.Stat(c.path)
-		if err != nil {
-			t.Fatal(err)
+	tb.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		if _, err := admin.Exec(ctx, `DROP DATABASE `+name+` WITH (FORCE)`); err != nil {
+			tb.Errorf("drop database %s: %v", name, err)
 		}
-		if fi.Mode() != c.mode {
-			t.Errorf("mode of %s = %v, want %v", c.path, fi.Mode(), c.mode)
-		}
-	}
+	})
+	return name, pgWith(tb, base, "dbname", name)
+}
 
-	s, err = Open(ctx, path) // migrations must not run twice
-	if err != nil {
-		t.Fatalf("reopen: %v", err)
-	}
-	defer s.Close()
-	if err := s.SeedDemo(ctx); err != nil {
-		t.Fatal(err)
-	}
-	if got, err := s.Book(ctx, b.ID); err != nil || got != b {
-		t.Errorf("after reopen Book = %+v, %v; want %+v", got, err, b)
-	}
-	if list, _ := s.ListBooks(ctx); len(list) != 4 {
-		t.Errorf("%d books after reopen, want 4", len(list))
-	}
-	if list, _ := s.ListArticles(ctx, "u1"); len(list) != 1 || list[0] != a {
-		t.Errorf("articles after reopen = %+v, want [%+v]", list, a)
-	}
+// pgSessions counts the server sessions named app.
+func pgSessions(tb testing.TB, admin *pgx.Conn, app string) int {
+	tb.Helper()
 	var n int
-	if err := s.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM schema_migrations`).Scan(&n); err != nil || n != 1 {
-		t.Errorf("schema_migrations has %d rows (%v), want 1", n, err)
+	if err := admin.QueryRow(tb.Context(),
+		`SELECT count(*) FROM pg_stat_activity WHERE application_name = $1`, app).Scan(&n); err != nil {
+		tb.Fatalf("count sessions: %v", err)
+	}
+	return n
+}
+
+// pgTerminate ends the server sessions named app and returns how many.
+func pgTerminate(tb testing.TB, admin *pgx.Conn, app string) int {
+	tb.Helper()
+	var n int
+	if err := admin.QueryRow(tb.Context(), `SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
+		WHERE pid <> pg_backend_pid() AND application_name = $1`, app).Scan(&n); err != nil {
+		tb.Fatalf("terminate: %v", err)
+	}
+	return n
+}
+
+// eventually calls f until it returns nil or the timeout passes, and
+// returns the last error.
+func eventually(timeout time.Duration, f func() error) error {
+	deadline := time.Now().Add(timeout)
+	for {
+		err := f()
+		if err == nil || time.Now().After(deadline) {
+			return err
+		}
+		time.Sleep(25 * time.Millisecond)
 	}
 }
 
-func TestStoreConcurrentWriters(t *testing.T) {
-	ctx := context.Background()
-	path := filepath.Join(t.TempDir(), "books.db")
-	s, err := Open(ctx, path)
-	if err != nil {
-		t.Fatal(err)
+// TestCreateArticleUsesNow: CreatedAt is the store's clock, read once, in
+// UTC, truncated to the second, on each backend.
+func TestCreateArticleUsesNow(t *testing.T) {
+	now := time.Date(2025, 3, 4, 5, 6, 7, 890, time.FixedZone("X", 3600))
+	backends := []struct {
+		name string
+		open func(t *testing.T) books.Store
+	}{
+		{"sqlite", func(t *testing.T) books.Store {
+			s := mustOpenSQLite(t, ":memory:")
+			s.Now = func() time.Time { return now }
+			return s
+		}},
+		{"postgres", func(t *testing.T) books.Store {
+			s := mustOpenPostgres(t, books.PostgresConfig{URL: pgURL(t), Schema: newPGSchema(t)})
+			s.Now = func() time.Time { return now }
+			return s
+		}},
 	}
-	defer s.Close()
-	// A second Store on the same file stands in for a second process.
-	s2, err := Open(ctx, path)
-	if err != nil {
-		t.Fatal(err)
+	for _, be := range backends {
+		t.Run(be.name, func(t *testing.T) {
+			s := be.open(t)
+			a, err := s.CreateArticle(t.Context(), "u1", books.Article{ID: 7, Title: "t", Body: "b", Author: "anna", CreatedAt: time.Unix(0, 0)})
+			if err != nil {
+				t.Fatalf("CreateArticle: %v", err)
+			}
+			want := now.UTC().Truncate(time.Second)
+			if !a.CreatedAt.Equal(want) || a.CreatedAt.Location() != time.UTC {
+				t.Errorf("CreatedAt = %v, want %v in UTC", a.CreatedAt, want)
+			}
+			if list, err := s.ListArticles(t.Context(), "u1"); err != nil || len(list) != 1 || list[0] != a {
+				t.Errorf("ListArticles(u1) = %+v, %v; want [%+v]", list, err, a)
+			}
+		})
 	}
-	defer s2.Close()
+}
 
-	var wg sync.WaitGroup
-	errs := make(chan error, 40)
-	for i := range 20 {
-		for _, st := range []*Store{s, s2} {
-			wg.Go(func() {
-				if err := st.SeedDemo(ctx); err != nil {
-					errs <- err
+// TestOpen: the URL forms of LATCHKEY_BOOKS_DATABASE_URL choose the
+// backend; anything else is refused, with no typed nil inside the Store.
+func TestOpen(t *testing.T) {
+	dir := t.TempDir()
+	tests := []struct {
+		name     string
+		url      func(t *testing.T) string
+		postgres bool
+		wantErr  string // "" for success
+	}{
+		{"sqlite: URL", func(*testing.T) string { return "sqlite:" + filepath.Join(dir, "a.db") }, false, ""},
+		{"plain path", func(*testing.T) string { return filepath.Join(dir, "b.db") }, false, ""},
+		{"memory", func(*testing.T) string { return ":memory:" }, false, ""},
+		{"postgres://", func(t *testing.T) string {
+			return pgWith(t, pgURL(t), "search_path", newCreatedPGSchema(t))
+		}, true, ""},
+		{"postgresql://", func(t *testing.T) string {
+			return strings.Replace(pgWith(t, pgURL(t), "search_path", newCreatedPGSchema(t)), "postgres://", "postgresql://", 1)
+		}, true, ""},
+		{"empty", func(*testing.T) string { return "" }, false, "empty path"},
+		{"sqlite: without a path", func(*testing.T) string { return "sqlite:" }, false, "empty path"},
+		{"unknown scheme", func(*testing.T) string { return "mysql://u:s3cret@db/books" }, false, `"mysql"`},
+		{"unreachable postgres", func(*testing.T) string { return "postgres://u:s3cret@127.0.0.1:1/books?sslmode=disable" }, true, "connect"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			s, err := books.Open(t.Context(), tc.url(t))
+			if tc.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+					t.Fatalf("Open = %v, want an error saying %q", err, tc.wantErr)
 				}
-				if _, err := st.CreateBook(ctx, Book{Author: "A", Title: "T", Pages: i + 1}); err != nil {
-					errs <- err
+				if strings.Contains(err.Error(), "s3cret") {
+					t.Errorf("Open error reveals the password: %v", err)
 				}
-			})
+				if s != nil {
+					t.Errorf("Open returned a non-nil Store %#v with its error", s)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("Open: %v", err)
+			}
+			defer s.Close()
+			if _, isPG := s.(*books.PostgresStore); isPG != tc.postgres {
+				t.Errorf("Open returned %T", s)
+			}
+			if _, err := s.CreateBook(t.Context(), books.Book{Author: "A", Title: "T", Pages: 1}); err != nil {
+				t.Errorf("CreateBook: %v", err)
+			}
+		})
+	}
+}
+
+// claimsVerifier accepts any token as the claims it holds.
+type claimsVerifier struct{ claims *token.Claims }
+
+func (v claimsVerifier) Verify(context.Context, string) (*token.Claims, error) { return v.claims, nil }
+
+// newHandler returns the books server on s, every token taken for an admin's.
+func newHandler(tb testing.TB, s books.Store) http.Handler {
+	tb.Helper()
+	h, err := books.New(books.Config{Store: s, Verifier: claimsVerifier{&token.Claims{Subject: "1", Username: "john", Role: "admin"}}})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return h
+}
+
+// serve sends one request through h and returns the status and body.
+func serve(h http.Handler, method, path, body string) (int, string) {
+	r := httptest.NewRequest(method, path, strings.NewReader(body))
+	r.Header.Set("Authorization", "Bearer any")
+	w := httptest.NewRecorder()
+	h.ServeHTTP(w, r)
+	return w.Code, w.Body.String()
+}
+
+const testBook = `{"author":"Ngũgĩ wa Thiong'o","country":"Kenya","language":"Gĩkũyũ","pages":300,"title":"Devil on the Cross","year":1980}`
+
+// checkOpaque500 fails unless the answer is the contract's 500, which
+// says nothing of the cause.
+func checkOpaque500(tb testing.TB, what string, status int, body string) {
+	tb.Helper()
+	if status != http.StatusInternalServerError {
+		tb.Errorf("%s: status %d, want 500; body %s", what, status, body)
+	}
+	for _, leak := range []string{"terminat", "SQLSTATE", "postgres", "pgx", "connection", "books:"} {
+		if strings.Contains(strings.ToLower(body), strings.ToLower(leak)) {
+			tb.Errorf("%s: the body reveals %q: %s", what, leak, body)
 		}
 	}
-	wg.Wait()
-	close(errs)
-	for err := range errs {
-		t.Error(err)
-	}
-	if list, _ := s.ListBooks(ctx); len(list) != 43 {
-		t.Errorf("%d books, want 3 seeded + 40 created", len(list))
-	}
 }
 
-func TestOpenRejectsEmptyPath(t *testing.T) {
-	if _, err := Open(context.Background(), ""); err == nil {
-		t.Error("Open(\"\") succeeded")
-	}
-}
-
-// TestPoolStaysBounded sends a burst of many more concurrent requests
-// than the store's pool holds, reads and writes, through the handler: they
-// queue for connections rather than open more (each one is open files),
-// and the burst leaves no more open than the bound.
-func TestPoolStaysBounded(t *testing.T) {
-	ctx := context.Background()
-	s, err := Open(ctx, filepath.Join(t.TempDir(), "books.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	h, err := New(Config{Store: s, Verifier: fixedVerifier{&token.Claims{Subject: "1", Username: "john", Role: "admin"}}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	bound := sqlitedb.PoolSize()
-	if got := s.db.Stats().MaxOpenConnections; got != bound {
-		t.Fatalf("MaxOpenConnections = %d, want %d", got, bound)
-	}
+// TestPostgresPoolStaysBounded sends a burst of many more concurrent
+// requests than the pool holds, reads and writes, through the handler:
+// the server never sees more sessions of the store than the bound, and
+// once the burst is over the pool gives the idle ones back.
+func TestPostgresPoolStaysBounded(t *testing.T) {
+	const bound = 4
+	app := pgName("books_test_app_")
+	s := mustOpenPostgres(t, books.PostgresConfig{
+		URL: pgWith(t, pgURL(t), "application_name", app), Schema: newPGSchema(t),
+		MaxConns: bound, MinConns: 1, MaxConnIdleTime: 500 * time.Millisecond, HealthCheckPeriod: 100 * time.Millisecond,
+	})
+	admin := pgAdmin(t, pgURL(t))
+	h := newHandler(t, s)
 	requests := []struct{ method, path, body string }{
 		{"GET", "/books", ""},
-		{"POST", "/books", validBook},
+		{"POST", "/books", testBook},
 		{"GET", "/articles", ""},
 		{"POST", "/articles", `{"title":"t","body":"b"}`},
 	}
+	// The server's view, polled while the burst runs, on a connection of
+	// the poller's own (a *pgx.Conn serves one caller at a time).
+	poller := pgAdmin(t, pgURL(t))
+	var peak int
+	var pollErr error
+	stopPoll, polled := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(polled)
+		for {
+			var n int
+			if err := poller.QueryRow(context.Background(),
+				`SELECT count(*) FROM pg_stat_activity WHERE application_name = $1`, app).Scan(&n); err != nil {
+				pollErr = err
+				return
+			}
+			peak = max(peak, n)
+			select {
+			case <-stopPoll:
+				return
+			case <-time.After(2 * time.Millisecond):
+			}
+		}
+	}()
 	const clients = 64
-	var (
-		wg    sync.WaitGroup
-		mu    sync.Mutex
-		peak  int
-		start = make(chan struct{})
-	)
+	var wg sync.WaitGroup
+	start := make(chan struct{})
 	errs := make(chan string, clients)
 	for i := range clients {
 		wg.Go(func() {
 			<-start
-			for k := range 5 {
+			for k := range 10 {
 				rq := requests[(i+k)%len(requests)]
-				r := httptest.NewRequest(rq.method, rq.path, strings.NewReader(rq.body))
-				r.Header.Set("Authorization", "Bearer any")
-				w := httptest.NewRecorder()
-				h.ServeHTTP(w, r)
-				if w.Code >= 300 {
-					errs <- rq.method + " " + rq.path + ": " + w.Body.String()
+				if status, body := serve(h, rq.method, rq.path, rq.body); status >= 300 {
+					errs <- rq.method + " " + rq.path + ": " + body
 					return
 				}
-				mu.Lock()
-				peak = max(peak, s.db.Stats().OpenConnections)
-				mu.Unlock()
 			}
 		})
 	}
 	close(start)
 	wg.Wait()
+	close(stopPoll)
+	<-polled
 	close(errs)
 	for e := range errs {
 		t.Error(e)
 	}
-	st := s.db.Stats()
-	if peak > bound || st.OpenConnections > bound {
-		t.Errorf("open connections: peak %d, after %d; want at most %d", peak, st.OpenConnections, bound)
+	if pollErr != nil {
+		t.Fatalf("poll pg_stat_activity: %v", pollErr)
 	}
-	if st.WaitCount == 0 {
-		t.Errorf("no request waited for a connection: %d clients did not exceed the pool of %d", clients, bound)
+	if peak > bound || peak < 2 {
+		t.Errorf("server sessions of the store during the burst: peak %d, want between 2 and %d", peak, bound)
 	}
-	if list, err := s.ListBooks(ctx); err != nil || len(list) != clients*5/len(requests) {
+	if list, err := s.ListBooks(t.Context()); err != nil || len(list) != clients*10/len(requests) {
 		t.Errorf("%d books (%v), want one per POST /books", len(list), err)
+	}
+	err := eventually(10*time.Second, func() error {
+		if n := pgSessions(t, admin, app); n > 1 {
+			return errors.New("idle connections still open after the burst")
+		}
+		return nil
+	})
+	if err != nil {
+		t.Errorf("%v: %d sessions, want MinConns 1", err, pgSessions(t, admin, app))
 	}
 }
 
-func TestNewStore(t *testing.T) {
-	ctx := context.Background()
-	path := filepath.Join(t.TempDir(), "books.db")
-	opened, err := Open(ctx, path)
-	if err != nil {
+// TestPostgresConnectionLost: the server's sessions are ended (as by a
+// database restart or failover) while a request waits on a lock, then the
+// database refuses connections for a while. The request in flight fails
+// with a 500 that reveals nothing and writes nothing, /readyz answers 503
+// while the database is gone, and the same handler serves again once it is
+// back, without being reopened.
+func TestPostgresConnectionLost(t *testing.T) {
+	name, dbURL := newPGDatabase(t)
+	app := pgName("books_test_app_")
+	s := mustOpenPostgres(t, books.PostgresConfig{URL: pgWith(t, dbURL, "application_name", app), MaxConns: 4})
+	if err := s.SeedDemo(t.Context()); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := opened.CreateBook(ctx, Book{Author: "A", Title: "Kept", Pages: 1}); err != nil {
-		t.Fatal(err)
+	h := newHandler(t, s)
+	if status, body := serve(h, "PUT", "/books/1", testBook); status != http.StatusOK {
+		t.Fatalf("PUT /books/1: %d %s", status, body)
 	}
-	opened.Close()
 
-	// A database opened elsewhere, with the driver's defaults.
-	db, err := sql.Open("sqlite", path)
+	// Hold book 1's row lock, so that a PUT is in flight on the server
+	// when its connection dies.
+	locker := pgAdmin(t, dbURL)
+	lock, err := locker.Begin(t.Context())
 	if err != nil {
 		t.Fatal(err)
 	}
-	s, err := NewStore(ctx, db)
+	defer lock.Rollback(context.Background())
+	if _, err := lock.Exec(t.Context(), `SELECT 1 FROM books WHERE id = 1 FOR UPDATE`); err != nil {
+		t.Fatal(err)
+	}
+	type answer struct {
+		status int
+		body   string
+	}
+	inFlight := make(chan answer, 1)
+	go func() {
+		status, body := serve(h, "PUT", "/books/1", `{"author":"Changed","pages":1,"title":"Changed","year":1}`)
+		inFlight <- answer{status, body}
+	}()
+	admin := pgAdmin(t, pgURL(t))
+	err = eventually(10*time.Second, func() error {
+		var waiting bool
+		if err := admin.QueryRow(t.Context(), `SELECT EXISTS (SELECT 1 FROM pg_stat_activity
+			WHERE application_name = $1 AND wait_event_type = 'Lock')`, app).Scan(&waiting); err != nil {
+			return err
+		}
+		if !waiting {
+			return errors.New("the PUT is not waiting for the lock")
+		}
+		return nil
+	})
 	if err != nil {
-		t.Fatalf("NewStore: %v", err)
+		t.Fatal(err)
 	}
-	defer s.Close()
-	if list, err := s.ListBooks(ctx); err != nil || len(list) != 1 || list[0].Title != "Kept" {
-		t.Errorf("ListBooks through NewStore = %+v, %v", list, err)
+	if n := pgTerminate(t, admin, app); n == 0 {
+		t.Fatal("no server session of the store to terminate")
 	}
-	if _, err := NewStore(ctx, nil); err == nil {
-		t.Error("NewStore(nil) succeeded")
+	select {
+	case a := <-inFlight:
+		checkOpaque500(t, "the PUT in flight", a.status, a.body)
+	case <-time.After(10 * time.Second):
+		t.Fatal("the PUT still runs 10s after its connection was terminated")
 	}
-	closed, _ := sql.Open("sqlite", ":memory:")
-	closed.Close()
-	if _, err := NewStore(ctx, closed); err == nil {
-		t.Error("NewStore on a closed database succeeded")
+	if err := lock.Rollback(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+
+	// The database goes away for a while.
+	if _, err := admin.Exec(t.Context(), `ALTER DATABASE `+name+` ALLOW_CONNECTIONS false`); err != nil {
+		t.Fatal(err)
+	}
+	pgTerminate(t, admin, app)
+	for _, rq := range []struct{ method, path, body string }{
+		{"GET", "/books", ""}, {"POST", "/books", testBook}, {"GET", "/articles", ""},
+	} {
+		status, body := serve(h, rq.method, rq.path, rq.body)
+		checkOpaque500(t, rq.method+" "+rq.path+" while the database is gone", status, body)
+	}
+	if status, body := serve(h, "GET", "/readyz", ""); status != http.StatusServiceUnavailable {
+		t.Errorf("/readyz while the database is gone: %d %s, want 503", status, body)
+	}
+
+	if _, err := admin.Exec(t.Context(), `ALTER DATABASE `+name+` ALLOW_CONNECTIONS true`); err != nil {
+		t.Fatal(err)
+	}
+	err = eventually(10*time.Second, func() error {
+		if status, body := serve(h, "GET", "/readyz", ""); status != http.StatusOK {
+			return errors.New(body)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatalf("/readyz after the database is back: %v", err)
+	}
+	if status, body := serve(h, "POST", "/books", testBook); status != http.StatusCreated {
+		t.Errorf("POST /books after recovery: %d %s", status, body)
+	}
+	// Nothing half-written: the PUT that died changed nothing.
+	if b, err := s.Book(t.Context(), 1); err != nil || b.Title != "Devil on the Cross" {
+		t.Errorf("book 1 = %+v, %v; want the earlier PUT's, untouched by the one that died", b, err)
+	}
+}
+
+// TestPostgresReadOnly: a database whose sessions start read-only is not
+// ready, refuses writes with a 500 that reveals nothing, and once it is
+// writable again writes succeed at once: the connections opened read-only
+// leave the pool.
+func TestPostgresReadOnly(t *testing.T) {
+	name, dbURL := newPGDatabase(t)
+	app := pgName("books_test_app_")
+	s := mustOpenPostgres(t, books.PostgresConfig{URL: pgWith(t, dbURL, "application_name", app), MaxConns: 4})
+	h := newHandler(t, s)
+	admin := pgAdmin(t, pgURL(t))
+	if _, err := admin.Exec(t.Context(), `ALTER DATABASE `+name+` SET default_transaction_read_only = on`); err != nil {
+		t.Fatal(err)
+	}
+	pgTerminate(t, admin, app) // new sessions start read-only
+	err := eventually(10*time.Second, func() error {
+		if status, _ := serve(h, "GET", "/readyz", ""); status != http.StatusServiceUnavailable {
+			return errors.New("/readyz is not 503 on a read-only database")
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	status, body := serve(h, "POST", "/books", testBook)
+	checkOpaque500(t, "POST /books on a read-only database", status, body)
+	if status, body := serve(h, "GET", "/books", ""); status != http.StatusOK {
+		t.Errorf("GET /books on a read-only database: %d %s", status, body)
+	}
+
+	if _, err := admin.Exec(t.Context(), `ALTER DATABASE `+name+` RESET default_transaction_read_only`); err != nil {
+		t.Fatal(err)
+	}
+	// /readyz, polled as a load balancer would, drops the read-only
+	// connections once it sees the database writable... or the first write
+	// does; either way within a second, at most one write failing.
+	failures := 0
+	err = eventually(time.Second, func() error {
+		if status, body := serve(h, "POST", "/books", testBook); status != http.StatusCreated {
+			failures++
+			return errors.New(body)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatalf("POST /books still fails a second after the database is writable: %v", err)
+	}
+	if failures > 1 {
+		t.Errorf("%d writes failed after the database became writable, want at most 1", failures)
+	}
+	for range 12 {
+		if status, body := serve(h, "POST", "/books", testBook); status != http.StatusCreated {
+			t.Fatalf("a read-only connection stayed in the pool: %d %s", status, body)
+		}
+	}
+	if status, body := serve(h, "GET", "/readyz", ""); status != http.StatusOK {
+		t.Errorf("/readyz on a writable database: %d %s", status, body)
+	}
+}
+
+// TestPostgresSchemaTooNew: a schema a newer build migrated is refused
+// with ErrSchemaTooNew, naming the versions, before anything is written.
+func TestPostgresSchemaTooNew(t *testing.T) {
+	cfg := books.PostgresConfig{URL: pgURL(t), Schema: newPGSchema(t)}
+	mustOpenPostgres(t, cfg).Close()
+	admin := pgAdmin(t, pgURL(t))
+	if _, err := admin.Exec(t.Context(), `INSERT INTO `+pgx.Identifier{cfg.Schema, "books_schema_migrations"}.Sanitize()+
+		` (version, name) VALUES (99, '0099_from_the_future.sql')`); err != nil {
+		t.Fatal(err)
+	}
+	s, err := books.OpenPostgres(t.Context(), cfg)
+	if err == nil {
+		s.Close()
+		t.Fatal("OpenPostgres opened a schema from a newer build")
+	}
+	if !errors.Is(err, books.ErrSchemaTooNew) || !strings.Contains(err.Error(), "version 99") {
+		t.Errorf("OpenPostgres = %v, want ErrSchemaTooNew naming version 99", err)
+	}
+}
+
+// TestPostgresBesideTheAuthStore: LATCHKEY_BOOKS_DATABASE_URL may name the
+// auth server's database and schema. The books store keeps its migration
+// records apart, so that the auth store's (here at a version the books
+// store has never had) neither stop it nor are touched.
+func TestPostgresBesideTheAuthStore(t *testing.T) {
+	schema := newPGSchema(t)
+	admin := pgAdmin(t, pgURL(t))
+	for _, q := range []string{
+		`CREATE SCHEMA ` + pgx.Identifier{schema}.Sanitize(),
+		`CREATE TABLE ` + pgx.Identifier{schema, "schema_migrations"}.Sanitize() + ` (version integer PRIMARY KEY, name text NOT NULL)`,
+		`INSERT INTO ` + pgx.Identifier{schema, "schema_migrations"}.Sanitize() + ` VALUES (1, '0001_init.sql'), (7, '0007_auth_only.sql')`,
+	} {
+		if _, err := admin.Exec(t.Context(), q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s := mustOpenPostgres(t, books.PostgresConfig{URL: pgURL(t), Schema: schema})
+	if _, err := s.CreateBook(t.Context(), books.Book{Author: "A", Title: "T", Pages: 1}); err != nil {
+		t.Fatalf("CreateBook beside the auth store's tables: %v", err)
+	}
+	var auth int
+	if err := admin.QueryRow(t.Context(), `SELECT count(*) FROM `+pgx.Identifier{schema, "schema_migrations"}.Sanitize()).Scan(&auth); err != nil || auth != 2 {
+		t.Errorf("the auth store's schema_migrations has %d rows (%v), want its 2", auth, err)
 	}
 }

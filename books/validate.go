@@ -87,12 +87,19 @@ func requiredText(name string, v *string, max int) (string, error) {
 	return optionalText(name, v, max)
 }
 
+// optionalText checks an optional string field: at most max characters,
+// and no NUL, which JSON can carry ("\u0000") but PostgreSQL cannot store;
+// refused here, it is the client's 400 on every backend rather than a 500
+// on one.
 func optionalText(name string, v *string, max int) (string, error) {
 	if v == nil {
 		return "", nil
 	}
 	if utf8.RuneCountInString(*v) > max {
 		return "", badRequest(fmt.Sprintf("Field %q must be at most %d characters.", name, max))
+	}
+	if strings.IndexByte(*v, 0) >= 0 {
+		return "", badRequest(fmt.Sprintf("Field %q must not contain NUL characters.", name))
 	}
 	return *v, nil
 }

@@ -71,7 +71,7 @@ type booksServer struct {
 func newBooks(ctx context.Context, cfg *config, keys token.KeySource, ready func(context.Context) error, logger *slog.Logger, seed bool) (*booksServer, error) {
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	store, err := books.Open(ctx, sqlitePath(cfg.BooksDatabaseURL))
+	store, err := books.Open(ctx, cfg.BooksDatabaseURL)
 	if err != nil {
 		return nil, usageErr("LATCHKEY_BOOKS_DATABASE_URL: %v", err)
 	}

@@ -1,7 +1,5 @@
--- 0001_init: books and articles.
---
--- Kept to SQL that SQLite and PostgreSQL both read where that is easy: a
--- PostgreSQL variant would swap INTEGER PRIMARY KEY for an identity column.
+-- 0001_init: books and articles. (PostgreSQL has its own migrations, in
+-- ../postgres.)
 
 CREATE TABLE books (
 	id       INTEGER PRIMARY KEY,
