@@ -39,11 +39,13 @@ type config struct {
 	AdminPassword    string
 	AuthURL          string
 	CORSOrigins      []string
+	BooksURL         string
+	CookieSecure     bool
 	LogLevel         string
 
 	// Which values were derived rather than given, so that listenedOn can
 	// put in the port a listener on port 0 really got.
-	issuerFromAddr, authURLFromAddr, corsFromIssuer bool
+	issuerFromAddr, authURLFromAddr, corsFromIssuer, booksURLFromAddr bool
 }
 
 // setting is one row of the configuration table: its variable, the flag of
@@ -130,6 +132,21 @@ var settings = []setting{
 				}
 			}
 			return nil
+		}},
+	{env: "LATCHKEY_BOOKS_URL", flag: "books-url", def: "http://localhost:4000", usage: "where the sign-in page finds the books server (latchkey demo: from LATCHKEY_BOOKS_ADDR when that is given)",
+		parse: func(c *config, v string) error { c.BooksURL = strings.TrimRight(v, "/"); return checkHTTPURL(v) }},
+	// Unset, it follows the issuer: an https issuer always gets Secure.
+	{env: "LATCHKEY_COOKIE_SECURE", flag: "cookie-secure", usage: "true or false: the Secure attribute of the refresh cookie (default: true when the issuer is https)",
+		parse: func(c *config, v string) error {
+			switch v {
+			case "", "false":
+				c.CookieSecure = false
+				return nil
+			case "true":
+				c.CookieSecure = true
+				return nil
+			}
+			return fmt.Errorf("want true or false, got %q", v)
 		}},
 	{env: "LATCHKEY_LOG_LEVEL", flag: "log-level", def: "info", usage: "debug, info, warn or error",
 		parse: func(c *config, v string) error {
@@ -244,6 +261,22 @@ func loadConfig(cmd command, args []string, e env, own func(*flag.FlagSet)) (*co
 		u, _ := url.Parse(c.Issuer)
 		c.CORSOrigins, c.corsFromIssuer = []string{u.Scheme + "://" + u.Host}, true
 	}
+	// The demo's page must find the books server where it really listens.
+	if given["LATCHKEY_BOOKS_ADDR"] && !given["LATCHKEY_BOOKS_URL"] && slices.Contains(cmd.settings, "LATCHKEY_BOOKS_URL") {
+		origin, err := originOf(c.BooksAddr, "")
+		if err != nil {
+			return nil, nil, usageErr("LATCHKEY_BOOKS_ADDR: %v", err)
+		}
+		c.BooksURL, c.booksURLFromAddr = origin, true
+	}
+	// An https issuer's cookie is Secure whatever the setting says: over
+	// plain HTTP the refresh token would travel in the clear.
+	if u, _ := url.Parse(c.Issuer); u.Scheme == "https" {
+		if given["LATCHKEY_COOKIE_SECURE"] && !c.CookieSecure {
+			return nil, nil, usageErr("LATCHKEY_COOKIE_SECURE: false with the https issuer %s; the refresh cookie of an https server is always Secure", c.Issuer)
+		}
+		c.CookieSecure = true
+	}
 	return c, fs.Args(), nil
 }
 
@@ -269,6 +302,21 @@ func (c *config) listenedOn(a net.Addr) {
 	}
 	if c.authURLFromAddr {
 		c.AuthURL = origin
+	}
+}
+
+// booksListenedOn is listenedOn for the books server's listener, whose
+// port the sign-in page needs when LATCHKEY_BOOKS_ADDR has port 0.
+func (c *config) booksListenedOn(a net.Addr) {
+	if _, port, err := net.SplitHostPort(c.BooksAddr); err != nil || port != "0" || !c.booksURLFromAddr {
+		return
+	}
+	_, port, err := net.SplitHostPort(a.String())
+	if err != nil {
+		return
+	}
+	if origin, err := originOf(c.BooksAddr, port); err == nil {
+		c.BooksURL = origin
 	}
 }
 

@@ -37,6 +37,7 @@ func cmdDemo(ctx context.Context, args []string, e env) error {
 	}
 	defer booksLn.Close()
 	cfg.listenedOn(authLn.Addr())
+	cfg.booksListenedOn(booksLn.Addr())
 
 	auth, err := newAuth(ctx, cfg, logger)
 	if err != nil {
@@ -65,6 +66,9 @@ func cmdDemo(ctx context.Context, args []string, e env) error {
 	}
 	fmt.Fprintf(e.stdout, "Latchkey demo: auth server on %s, books server on %s\nDemo users: john / password123admin (admin), anna / password123member (member)\n",
 		browsable(authLn.Addr()), browsable(booksLn.Addr()))
+	// The page works only at the issuer's origin, which its cookie and
+	// CSRF check belong to: localhost, not the 127.0.0.1 listened on.
+	fmt.Fprintf(e.stdout, "Sign-in page: %s/\n", cfg.Issuer)
 
 	var wg sync.WaitGroup
 	errs := make([]error, 2)

@@ -66,7 +66,8 @@ func newAuth(ctx context.Context, cfg *config, logger *slog.Logger) (*authServer
 			logger.Info("created admin user", "username", cfg.AdminUsername)
 		}
 	}
-	h, err := server.New(server.Config{Service: svc, Keys: keys, Logger: logger.With("server", "auth")})
+	h, err := server.New(server.Config{Service: svc, Keys: keys, Logger: logger.With("server", "auth"),
+		BooksURL: cfg.BooksURL, CORSOrigins: cfg.CORSOrigins, CookieSecure: cfg.CookieSecure, RefreshIdleTTL: cfg.RefreshIdleTTL})
 	if err != nil {
 		store.Close()
 		return nil, err

@@ -12,7 +12,7 @@ import (
 // silently ignoring it would let a user believe, say, that throttling is
 // shared through Redis when it is not.
 var notYetSupported = []string{
-	"LATCHKEY_BOOKS_URL", "LATCHKEY_COOKIE_SECURE", "LATCHKEY_REVOCATION_POLL",
+	"LATCHKEY_REVOCATION_POLL",
 	"LATCHKEY_KEY_ROTATION", "ACCESS_TOKEN_SECRET_PREVIOUS", "LATCHKEY_KEY_ENCRYPTION_KEY",
 	"LATCHKEY_PASSWORD_HASH", "LATCHKEY_AUDIT_RETENTION", "LATCHKEY_METRICS_ADDR",
 	"LATCHKEY_TRUSTED_PROXIES", "LATCHKEY_REDIS_URL",
@@ -22,7 +22,8 @@ var notYetSupported = []string{
 // (LATCHKEY_TEST_POSTGRES_URL, LATCHKEY_REQUIRE_NODE, ...): they share the
 // prefix but are no business of the binary.
 func testSuiteKey(k string) bool {
-	return strings.HasPrefix(k, "LATCHKEY_TEST_") || k == "LATCHKEY_REQUIRE_NODE"
+	return strings.HasPrefix(k, "LATCHKEY_TEST_") || k == "LATCHKEY_REQUIRE_NODE" ||
+		k == "LATCHKEY_REQUIRE_BROWSER" || k == "LATCHKEY_SCREENSHOT" || k == "LATCHKEY_BROWSER_ARTIFACTS"
 }
 
 // unknownKeyWarnings returns one line for each LATCHKEY_ variable, in .env
