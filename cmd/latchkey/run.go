@@ -39,7 +39,8 @@ var (
 		settings: []string{"LATCHKEY_ADDR", "LATCHKEY_DATABASE_URL", "LATCHKEY_ISSUER", "LATCHKEY_AUDIENCE",
 			"LATCHKEY_SIGNING_ALG", "ACCESS_TOKEN_SECRET", "LATCHKEY_ACCESS_TTL", "LATCHKEY_REFRESH_IDLE_TTL",
 			"LATCHKEY_SESSION_MAX_AGE", "LATCHKEY_REFRESH_REUSE_GRACE", "LATCHKEY_REGISTRATION",
-			"LATCHKEY_ADMIN_USERNAME", "LATCHKEY_ADMIN_PASSWORD", "LATCHKEY_LOG_LEVEL"}}
+			"LATCHKEY_ADMIN_USERNAME", "LATCHKEY_ADMIN_PASSWORD", "LATCHKEY_CORS_ORIGINS", "LATCHKEY_BOOKS_URL",
+			"LATCHKEY_COOKIE_SECURE", "LATCHKEY_LOG_LEVEL"}}
 	// The books server reads LATCHKEY_ADDR only to find the auth server
 	// where a shared .env moved it.
 	booksCmd = command{name: "books", args: "[flags]",
@@ -51,8 +52,7 @@ var (
 	demoCmd = command{name: "demo", args: "[flags]",
 		help: "Run the auth and books servers in one process with demo users (john/password123admin, anna/password123member)\n" +
 			"and the three seed books; data under ./" + dataDir + "/. It listens on loopback only unless given addresses.",
-		settings: append(append([]string{}, serveCmd.settings...), "LATCHKEY_BOOKS_ADDR", "LATCHKEY_BOOKS_DATABASE_URL",
-			"LATCHKEY_CORS_ORIGINS"),
+		settings: append(append([]string{}, serveCmd.settings...), "LATCHKEY_BOOKS_ADDR", "LATCHKEY_BOOKS_DATABASE_URL"),
 		defaults: map[string]string{"LATCHKEY_ADDR": "127.0.0.1:3000", "LATCHKEY_BOOKS_ADDR": "127.0.0.1:4000"}}
 	userAddCmd = command{name: "user add", args: "[flags] USERNAME",
 		help:     "Create a user. The password is prompted for on a terminal, or read as the first line of standard input;\nnever from the command line, which other users of the machine can read.",
@@ -86,6 +86,10 @@ func runEnv(ctx context.Context, args []string, e env) error {
 		return cmdUser(ctx, rest, e)
 	case "secret":
 		return cmdSecret(rest, e)
+	case "token":
+		return cmdToken(ctx, rest, e)
+	case "calibrate":
+		return cmdCalibrate(ctx, rest, e)
 	case "version", "-version", "--version":
 		fmt.Fprintln(e.stdout, "latchkey", version())
 		return nil
