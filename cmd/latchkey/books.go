@@ -93,5 +93,5 @@ func newBooks(ctx context.Context, cfg *config, keys token.KeySource, ready func
 		store.Close()
 		return nil, err
 	}
-	return &booksServer{handler: server.AccessLog(logger, nil, h), close: func() { store.Close() }}, nil
+	return &booksServer{handler: server.AccessLog(logger, cfg.TrustedProxies, h), close: func() { store.Close() }}, nil
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/netip"
 	"net/url"
 	"os"
 	"slices"
@@ -17,6 +18,7 @@ import (
 	"github.com/joho/godotenv"
 
 	"github.com/latchkey-dev/latchkey"
+	"github.com/latchkey-dev/latchkey/server"
 	"github.com/latchkey-dev/latchkey/token"
 )
 
@@ -41,6 +43,13 @@ type config struct {
 	CORSOrigins      []string
 	BooksURL         string
 	CookieSecure     bool
+	RedisURL         string
+	TrustedProxies   []netip.Prefix
+	KeyRotation      time.Duration
+	EncryptionKey    []byte
+	PreviousSecret   []byte
+	PasswordHash     latchkey.Argon2Params
+	AuditRetention   time.Duration
 	LogLevel         string
 
 	// Which values were derived rather than given, so that listenedOn can
@@ -70,9 +79,9 @@ var settings = []setting{
 		parse: func(c *config, v string) error { c.Addr = v; return checkAddr(v) }},
 	{env: "LATCHKEY_BOOKS_ADDR", flag: "books-addr", def: ":4000", usage: "books server listen address",
 		parse: func(c *config, v string) error { c.BooksAddr = v; return checkAddr(v) }},
-	{env: "LATCHKEY_DATABASE_URL", flag: "database-url", def: "sqlite:" + dataDir + "/latchkey.db", usage: "auth database: sqlite:PATH",
+	{env: "LATCHKEY_DATABASE_URL", flag: "database-url", def: "sqlite:" + dataDir + "/latchkey.db", usage: "auth database: sqlite:PATH or postgres://...",
 		parse: func(c *config, v string) error { c.DatabaseURL = v; return checkDatabaseURL(v) }},
-	{env: "LATCHKEY_BOOKS_DATABASE_URL", flag: "books-database-url", def: "sqlite:" + dataDir + "/books.db", usage: "books database: sqlite:PATH",
+	{env: "LATCHKEY_BOOKS_DATABASE_URL", flag: "books-database-url", def: "sqlite:" + dataDir + "/books.db", usage: "books database: sqlite:PATH or postgres://...",
 		parse: func(c *config, v string) error { c.BooksDatabaseURL = v; return checkDatabaseURL(v) }},
 	{env: "LATCHKEY_ISSUER", flag: "issuer", def: defaultOrigin, usage: "iss of issued tokens and base URL of discovery (default: from LATCHKEY_ADDR when that is given)",
 		parse: func(c *config, v string) error { c.Issuer = strings.TrimRight(v, "/"); return checkHTTPURL(v) }},
@@ -148,6 +157,46 @@ var settings = []setting{
 			}
 			return fmt.Errorf("want true or false, got %q", v)
 		}},
+	{env: "LATCHKEY_REDIS_URL", flag: "redis-url", usage: "Redis for login throttling shared by every replica (redis://, rediss://)",
+		parse: func(c *config, v string) error {
+			if v != "" && !strings.HasPrefix(v, "redis://") && !strings.HasPrefix(v, "rediss://") && !strings.HasPrefix(v, "unix://") {
+				return fmt.Errorf("want redis://, rediss:// or unix://, got %q", redactURL(v))
+			}
+			c.RedisURL = v
+			return nil
+		}},
+	{env: "LATCHKEY_TRUSTED_PROXIES", flag: "trusted-proxies", usage: "comma-separated CIDR ranges of proxies whose X-Forwarded-For is believed",
+		parse: func(c *config, v string) (err error) { c.TrustedProxies, err = server.ParseTrustedProxies(v); return }},
+	{env: "LATCHKEY_KEY_ROTATION", flag: "key-rotation", def: "0", usage: "automatic signing-key rotation interval; 0 rotates only on `latchkey keys rotate`",
+		parse: func(c *config, v string) (err error) { c.KeyRotation, err = parseDuration(v, true); return }},
+	{env: "LATCHKEY_KEY_ENCRYPTION_KEY", flag: "key-encryption-key", usage: "32 bytes, hex or base64: seals private keys at rest (prefer the environment)",
+		parse: func(c *config, v string) (err error) {
+			if v == "" {
+				return nil
+			}
+			c.EncryptionKey, err = latchkey.ParseEncryptionKey(v)
+			return
+		}},
+	{env: "ACCESS_TOKEN_SECRET_PREVIOUS", flag: "access-token-secret-previous", usage: "shared-secret mode: the previous secret, accepted for verification only while the secret changes",
+		parse: func(c *config, v string) error {
+			if v == "" {
+				return nil
+			}
+			if err := checkSecret(v); err != nil {
+				return err
+			}
+			c.PreviousSecret = []byte(v)
+			return nil
+		}},
+	{env: "LATCHKEY_PASSWORD_HASH", flag: "password-hash", def: latchkey.DefaultArgon2.String(), usage: "argon2id cost, m=KiB,t=passes,p=lanes; below OWASP's minimum is refused; `latchkey calibrate` suggests one",
+		parse: func(c *config, v string) (err error) {
+			if c.PasswordHash, err = latchkey.ParseArgon2Params(v); err != nil {
+				return err
+			}
+			return c.PasswordHash.CheckMinimum()
+		}},
+	{env: "LATCHKEY_AUDIT_RETENTION", flag: "audit-retention", def: formatDuration(latchkey.DefaultAuditRetention), usage: "how long audit events are kept",
+		parse: func(c *config, v string) (err error) { c.AuditRetention, err = parseDuration(v, false); return }},
 	{env: "LATCHKEY_LOG_LEVEL", flag: "log-level", def: "info", usage: "debug, info, warn or error",
 		parse: func(c *config, v string) error {
 			switch v {
@@ -456,9 +505,9 @@ func checkDatabaseURL(v string) error {
 	case strings.HasPrefix(v, "sqlite:") && len(v) > len("sqlite:"):
 		return nil
 	case strings.HasPrefix(v, "postgres://"), strings.HasPrefix(v, "postgresql://"):
-		return errors.New("PostgreSQL is not supported by this build yet; use sqlite:PATH")
+		return nil
 	}
-	return fmt.Errorf("want sqlite:PATH, got %q", redactURL(v))
+	return fmt.Errorf("want sqlite:PATH or postgres://..., got %q", redactURL(v))
 }
 
 // redactURL keeps passwords in database URLs out of error messages.

@@ -207,7 +207,7 @@ func TestUnknownKeysWarn(t *testing.T) {
 		"LATCHKEY_ACESS_TTL=1h",            // misspelt: one letter short
 		"LATCHKEY_ISSUER=http://x.example", // known
 		"LATCHKEY_BOOKS_ADDR=:4001",        // known, of another command
-		"LATCHKEY_TRUSTED_PROXIES=10.0.0.0/8",
+		"LATCHKEY_REVOCATION_POLL=2s",
 		"LATCHKEY_BOTH=1",
 		"OTHER_APP_SETTING=1", // not ours to judge
 	}, "\n")+"\n"), 0o600)
@@ -216,7 +216,7 @@ func TestUnknownKeysWarn(t *testing.T) {
 		"LATCHKEY_AUDEINCE=x", // transposed letters
 		"latchkey_log_level=debug",
 		"LATCHKEY_ACCESS_TOKEN_SECRT=" + secretValue, // misspelt, and a secret
-		"LATCHKEY_REDIS_URL=redis://127.0.0.1:6379/0",
+		"LATCHKEY_METRICS_ADDR=127.0.0.1:9090",
 		"LATCHKEY_TEST_POSTGRES_URL=postgres://x", // the test suite's, not the binary's
 		"LATCHKEY_REQUIRE_NODE=1",
 		"LATCHKEY_BOTH=1",
@@ -245,8 +245,8 @@ func TestUnknownKeysWarn(t *testing.T) {
 		{"LATCHKEY_ACESS_TTL (set in .env)", "did you mean LATCHKEY_ACCESS_TTL?"},
 		{"LATCHKEY_AUDEINCE (set in the environment)", "did you mean LATCHKEY_AUDIENCE?"},
 		{"LATCHKEY_BOTH (set in the environment and .env)", "is not a latchkey setting and is ignored"},
-		{"LATCHKEY_REDIS_URL (set in the environment)", "not supported by this version"},
-		{"LATCHKEY_TRUSTED_PROXIES (set in .env)", "not supported by this version"},
+		{"LATCHKEY_METRICS_ADDR (set in the environment)", "not supported by this version"},
+		{"LATCHKEY_REVOCATION_POLL (set in .env)", "not supported by this version"},
 		{"LATCHKEY_WHATEVER (set in the environment)", "is not a latchkey setting and is ignored"},
 		{"latchkey_log_level (set in the environment)", "did you mean LATCHKEY_LOG_LEVEL?"},
 	}

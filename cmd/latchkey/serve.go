@@ -7,10 +7,13 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"strings"
 	"sync"
 	"time"
 
 	"github.com/latchkey-dev/latchkey"
+	"github.com/latchkey-dev/latchkey/postgres"
+	"github.com/latchkey-dev/latchkey/redis"
 	"github.com/latchkey-dev/latchkey/server"
 	"github.com/latchkey-dev/latchkey/sqlite"
 )
@@ -51,8 +54,20 @@ func newAuth(ctx context.Context, cfg *config, logger *slog.Logger) (*authServer
 	if err != nil {
 		return nil, err
 	}
-	svc, keys, err := newService(ctx, cfg, store, logger)
+	var limiter latchkey.Limiter
+	closeLimiter := func() {}
+	if cfg.RedisURL != "" {
+		lim, err := newRedisLimiter(ctx, cfg.RedisURL, logger)
+		if err != nil {
+			store.Close()
+			return nil, err
+		}
+		limiter, closeLimiter = lim, func() { lim.Close() }
+	}
+	audit := latchkey.NewAuditLog(store, logger, nil)
+	svc, keys, err := newService(ctx, cfg, store, limiter, audit, logger)
 	if err != nil {
+		closeLimiter()
 		store.Close()
 		return nil, err
 	}
@@ -67,48 +82,89 @@ func newAuth(ctx context.Context, cfg *config, logger *slog.Logger) (*authServer
 		}
 	}
 	h, err := server.New(server.Config{Service: svc, Keys: keys, Logger: logger.With("server", "auth"),
-		BooksURL: cfg.BooksURL, CORSOrigins: cfg.CORSOrigins, CookieSecure: cfg.CookieSecure, RefreshIdleTTL: cfg.RefreshIdleTTL})
+		TrustedProxies: cfg.TrustedProxies,
+		BooksURL:       cfg.BooksURL, CORSOrigins: cfg.CORSOrigins, CookieSecure: cfg.CookieSecure, RefreshIdleTTL: cfg.RefreshIdleTTL})
 	if err != nil {
 		store.Close()
 		return nil, err
 	}
 	bgCtx, stopBackground := context.WithCancel(ctx)
 	var background sync.WaitGroup
-	background.Go(func() { sweepSessions(bgCtx, sweepInterval, svc.SweepSessions, logger) })
+	background.Go(func() {
+		sweepSessions(bgCtx, sweepInterval, svc.SweepSessions, logger.With("sweep", "expired sessions"))
+	})
 	// Rotations made by another replica or the CLI are in force here
 	// within keyRefresh.
 	background.Go(func() { keys.Run(bgCtx, keyRefresh) })
+	// Audit events are stored off the request path and flushed when Run
+	// ends, before the store closes.
+	background.Go(func() { audit.Run(bgCtx, auditFlush) })
+	background.Go(func() {
+		sweepSessions(bgCtx, sweepInterval, func(ctx context.Context) (int, error) {
+			return audit.Purge(ctx, cfg.AuditRetention)
+		}, logger.With("sweep", "audit events past retention"))
+	})
 	return &authServer{svc: svc, handler: h, close: func() {
-		// A sweep or key refresh in progress finishes before its store
-		// goes away.
+		// A sweep, key refresh or audit flush in progress finishes before
+		// its store goes away.
 		stopBackground()
 		background.Wait()
+		closeLimiter()
 		store.Close()
 	}}, nil
 }
 
-// keyRefresh is how often the auth server rereads its signing keys.
-const keyRefresh = 2 * time.Second
+// keyRefresh is how often the auth server rereads its signing keys, and
+// auditFlush how often it stores the audit events recorded meanwhile.
+const (
+	keyRefresh = 2 * time.Second
+	auditFlush = 250 * time.Millisecond
+)
+
+// newRedisLimiter connects the shared login throttle. Redis unreachable
+// at start is not fatal: login throttling falls back to each replica's
+// memory with one warning, as it does when Redis goes away later, so that
+// a cache outage never stops the auth service from starting. A URL that
+// cannot be parsed is a configuration error.
+func newRedisLimiter(ctx context.Context, url string, logger *slog.Logger) (*redis.Limiter, error) {
+	lim, err := redis.New(redis.Config{URL: url, Logger: logger})
+	if err != nil {
+		return nil, usageErr("LATCHKEY_REDIS_URL: %v", err)
+	}
+	pctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	if err := lim.Ping(pctx); err != nil {
+		logger.Warn("Redis does not answer at start; login throttling is per replica until it does", "err", err)
+	}
+	return lim, nil
+}
 
 // newService loads the keys (generating one on first start) and builds the
 // Service from the configuration.
-func newService(ctx context.Context, cfg *config, store latchkey.Store, logger *slog.Logger) (*latchkey.Service, *latchkey.KeyRing, error) {
+func newService(ctx context.Context, cfg *config, store latchkey.Store, limiter latchkey.Limiter, audit *latchkey.AuditLog, logger *slog.Logger) (*latchkey.Service, *latchkey.KeyRing, error) {
 	var keys *latchkey.KeyRing
 	var err error
 	if cfg.Secret != nil {
-		keys, err = latchkey.SharedSecretKeyRing(cfg.Secret, nil)
+		keys, err = latchkey.SharedSecretKeyRing(cfg.Secret, cfg.PreviousSecret)
 	} else {
 		keys, err = latchkey.NewKeyRing(ctx, latchkey.KeyRingConfig{
 			Store: store, Alg: cfg.SigningAlg, AccessTTL: cfg.AccessTTL, Logger: logger,
+			Rotation: cfg.KeyRotation, EncryptionKey: cfg.EncryptionKey, Audit: audit,
 		})
+		if errors.Is(err, latchkey.ErrKeysSealed) || errors.Is(err, latchkey.ErrWrongEncryptionKey) {
+			return nil, nil, usageErr("LATCHKEY_KEY_ENCRYPTION_KEY: %v", err)
+		}
 	}
 	if err != nil {
 		return nil, nil, err
 	}
 	svc, err := latchkey.NewService(latchkey.Config{
 		Store:              store,
+		Limiter:            limiter,
 		Signer:             keys,
 		Logger:             logger,
+		Audit:              audit,
+		Argon2:             cfg.PasswordHash,
 		Issuer:             cfg.Issuer,
 		Audience:           cfg.Audience,
 		AccessTTL:          cfg.AccessTTL,
@@ -125,7 +181,13 @@ func newService(ctx context.Context, cfg *config, store latchkey.Store, logger *
 func openStore(ctx context.Context, dbURL string) (latchkey.Store, error) {
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	st, err := sqlite.Open(ctx, sqlitePath(dbURL))
+	var st latchkey.Store
+	var err error
+	if strings.HasPrefix(dbURL, "postgres://") || strings.HasPrefix(dbURL, "postgresql://") {
+		st, err = postgres.Open(ctx, postgres.Config{URL: dbURL})
+	} else {
+		st, err = sqlite.Open(ctx, sqlitePath(dbURL))
+	}
 	if err != nil {
 		return nil, usageErr("LATCHKEY_DATABASE_URL: %v", err)
 	}
@@ -137,9 +199,10 @@ func openStore(ctx context.Context, dbURL string) (latchkey.Store, error) {
 const sweepInterval = time.Hour
 
 // sweepSessions runs sweep every interval until ctx is done, so that the
-// session table holds only what can still be used or recognised as reuse.
-// A failed sweep is logged and retried at the next tick: the rows it
-// leaves are dead, only kept longer.
+// session table holds only what can still be used or recognised as reuse
+// (and the audit table only what LATCHKEY_AUDIT_RETENTION keeps). A failed
+// sweep is logged and retried at the next tick: the rows it leaves are
+// dead, only kept longer. logger names what is swept.
 func sweepSessions(ctx context.Context, interval time.Duration, sweep func(context.Context) (int, error), logger *slog.Logger) {
 	t := time.NewTicker(interval)
 	defer t.Stop()
@@ -154,9 +217,9 @@ func sweepSessions(ctx context.Context, interval time.Duration, sweep func(conte
 			n, err := sweep(ctx)
 			switch {
 			case err != nil && ctx.Err() == nil:
-				logger.Warn("sweep expired sessions", "err", err)
+				logger.Warn("sweep failed", "err", err)
 			case n > 0:
-				logger.Info("swept expired sessions", "count", n)
+				logger.Info("swept", "count", n)
 			}
 		}
 	}

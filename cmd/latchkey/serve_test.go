@@ -52,9 +52,9 @@ func TestSweepSchedule(t *testing.T) {
 	}
 	lines := strings.Split(strings.TrimSpace(log.String()), "\n")
 	want := []string{
-		`level=INFO msg="swept expired sessions" count=3`,
-		`level=WARN msg="sweep expired sessions" err="database is locked"`,
-		`level=INFO msg="swept expired sessions" count=2`,
+		`level=INFO msg=swept count=3`,
+		`level=WARN msg="sweep failed" err="database is locked"`,
+		`level=INFO msg=swept count=2`,
 	}
 	if len(lines) != len(want) {
 		t.Fatalf("log:\n%s\nwant %d lines (nothing for an empty sweep)", log.String(), len(want))

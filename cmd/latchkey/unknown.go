@@ -12,10 +12,7 @@ import (
 // silently ignoring it would let a user believe, say, that throttling is
 // shared through Redis when it is not.
 var notYetSupported = []string{
-	"LATCHKEY_REVOCATION_POLL",
-	"LATCHKEY_KEY_ROTATION", "ACCESS_TOKEN_SECRET_PREVIOUS", "LATCHKEY_KEY_ENCRYPTION_KEY",
-	"LATCHKEY_PASSWORD_HASH", "LATCHKEY_AUDIT_RETENTION", "LATCHKEY_METRICS_ADDR",
-	"LATCHKEY_TRUSTED_PROXIES", "LATCHKEY_REDIS_URL",
+	"LATCHKEY_REVOCATION_POLL", "LATCHKEY_METRICS_ADDR",
 }
 
 // testSuiteKey reports the variables that Latchkey's own tests and CI read

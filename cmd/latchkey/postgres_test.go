@@ -1,0 +1,151 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"io"
+	"net/url"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// pgSchema returns a LATCHKEY_DATABASE_URL for a schema of this test's
+// own on the test PostgreSQL server, dropped when the test ends.
+func pgSchema(t *testing.T) string {
+	t.Helper()
+	base := os.Getenv("LATCHKEY_TEST_POSTGRES_URL")
+	if base == "" {
+		t.Skipf("LATCHKEY_TEST_POSTGRES_URL not set")
+	}
+	b := make([]byte, 6)
+	rand.Read(b)
+	schema := "latchkey_cmd_" + hex.EncodeToString(b)
+	conn, err := pgx.Connect(t.Context(), base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := conn.Exec(t.Context(), `CREATE SCHEMA `+schema); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		conn.Exec(ctx, `DROP SCHEMA `+schema+` CASCADE`)
+		conn.Close(ctx)
+	})
+	u, _ := url.Parse(base)
+	q := u.Query()
+	q.Set("search_path", schema) // pgx sends it as a run-time parameter
+	u.RawQuery = q.Encode()
+	return u.String()
+}
+
+// startServe runs `latchkey serve` with vars and returns its URL.
+func startServe(t *testing.T, vars map[string]string) string {
+	t.Helper()
+	addrs := make(chan map[string]string, 1)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	var stderr syncBuffer
+	go func() {
+		done <- runEnv(ctx, []string{"latchkey", "serve"}, env{
+			getenv: func(k string) string { return vars[k] }, stdin: strings.NewReader(""),
+			stdout: io.Discard, stderr: &stderr, ready: func(a map[string]string) { addrs <- a },
+		})
+	}()
+	select {
+	case a := <-addrs:
+		t.Cleanup(func() {
+			cancel()
+			if err := <-done; err != nil {
+				t.Errorf("serve: %v", err)
+			}
+		})
+		return "http://" + a["auth"]
+	case err := <-done:
+		cancel()
+		t.Fatalf("serve exited: %v\n%s", err, stderr.String())
+	case <-time.After(30 * time.Second):
+		cancel()
+		t.Fatal("serve did not start")
+	}
+	return ""
+}
+
+// TestServeOnPostgres: three `latchkey serve` on one PostgreSQL database,
+// with Redis, serve one user base with one key set.
+func TestServeOnPostgres(t *testing.T) {
+	db := pgSchema(t)
+	vars := map[string]string{
+		"LATCHKEY_ADDR": "127.0.0.1:0", "LATCHKEY_DATABASE_URL": db, "LATCHKEY_ISSUER": "http://auth.test",
+		"LATCHKEY_LOG_LEVEL": "warn", "LATCHKEY_PASSWORD_HASH": "m=19456,t=2,p=1",
+		"LATCHKEY_KEY_ENCRYPTION_KEY": strings.Repeat("07", 32),
+	}
+	if r := os.Getenv("LATCHKEY_TEST_REDIS_URL"); r != "" {
+		vars["LATCHKEY_REDIS_URL"] = r
+	}
+	urls := make([]string, 3)
+	for i := range urls {
+		urls[i] = startServe(t, vars)
+	}
+	if st, b := call(t, "POST", urls[0]+"/register", "", map[string]string{"username": "pguser", "password": "password123pg"}); st != 201 {
+		t.Fatalf("register on replica 0: %d %s", st, b)
+	}
+	var jwks []string
+	for i, u := range urls {
+		access, _ := loginAs(t, u, "pguser", "password123pg")
+		for _, v := range urls {
+			if st, _ := call(t, "GET", v+"/me", access, nil); st != 200 {
+				t.Errorf("token of replica %d at %s: %d", i, v, st)
+			}
+		}
+		_, b := call(t, "GET", u+"/.well-known/jwks.json", "", nil)
+		jwks = append(jwks, string(b))
+	}
+	if jwks[0] != jwks[1] || jwks[1] != jwks[2] || strings.Count(jwks[0], `"kid"`) != 2 {
+		t.Errorf("replicas publish different key sets, or not the next and the active key:\n%s", strings.Join(jwks, "\n"))
+	}
+
+	// Another start with a wrong key-encryption key stops with one line
+	// naming the variable and exit code 2.
+	bad := map[string]string{}
+	for k, v := range vars {
+		bad[k] = v
+	}
+	bad["LATCHKEY_KEY_ENCRYPTION_KEY"] = strings.Repeat("08", 32)
+	var stderr strings.Builder
+	err := run(t.Context(), []string{"latchkey", "serve"}, func(k string) string { return bad[k] }, func() []string { return nil }, strings.NewReader(""), io.Discard, &stderr)
+	var ee *exitError
+	if !errors.As(err, &ee) || ee.code != 2 || !strings.Contains(err.Error(), "LATCHKEY_KEY_ENCRYPTION_KEY") {
+		t.Errorf("start with a wrong key-encryption key: %v; want exit 2 naming LATCHKEY_KEY_ENCRYPTION_KEY", err)
+	}
+}
+
+// TestServeRefusesBadSettings: each new setting's bad value stops the
+// start with a line naming it.
+func TestServeRefusesBadSettings(t *testing.T) {
+	for _, tc := range []struct{ key, value string }{
+		{"LATCHKEY_DATABASE_URL", "postgres://nobody@127.0.0.1:1/none?connect_timeout=1"},
+		{"LATCHKEY_PASSWORD_HASH", "m=1024,t=1,p=1"},
+		{"LATCHKEY_TRUSTED_PROXIES", "10.0.0.0/33"},
+		{"LATCHKEY_KEY_ENCRYPTION_KEY", "short"},
+		{"LATCHKEY_REDIS_URL", "http://example"},
+		{"LATCHKEY_AUDIT_RETENTION", "soon"},
+		{"ACCESS_TOKEN_SECRET_PREVIOUS", "short"},
+	} {
+		t.Run(tc.key, func(t *testing.T) {
+			vars := map[string]string{"LATCHKEY_ADDR": "127.0.0.1:0", "LATCHKEY_DATABASE_URL": "sqlite:" + t.TempDir() + "/a.db", tc.key: tc.value}
+			err := run(t.Context(), []string{"latchkey", "serve"}, func(k string) string { return vars[k] }, func() []string { return nil }, strings.NewReader(""), io.Discard, io.Discard)
+			var ee *exitError
+			if !errors.As(err, &ee) || ee.code != 2 || !strings.Contains(err.Error(), tc.key) {
+				t.Errorf("%s=%s: %v; want exit 2 naming it", tc.key, tc.value, err)
+			}
+		})
+	}
+}
