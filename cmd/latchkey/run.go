@@ -89,6 +89,10 @@ func runEnv(ctx context.Context, args []string, e env) error {
 		return cmdUser(ctx, rest, e)
 	case "secret":
 		return cmdSecret(rest, e)
+	case "sessions":
+		return cmdSessions(ctx, rest, e)
+	case "keys":
+		return cmdKeys(ctx, rest, e)
 	case "token":
 		return cmdToken(ctx, rest, e)
 	case "calibrate":
@@ -117,13 +121,17 @@ Commands:
   books     %s
   demo      %s
   user add  %s
+  user list|set-role|disable|enable|passwd
+            manage users on the database directly, audited "by the command line"
+  sessions  %s
+  keys      %s
   secret    %s
   version   %s
 
 Run "latchkey COMMAND -h" for the flags of a command.
 Settings (flag > environment > .env > default): %s
 `, version(), serveCmd.help, booksCmd.help, strings.ReplaceAll(demoCmd.help, "\n", "\n            "),
-		strings.ReplaceAll(userAddCmd.help, "\n", "\n            "), secretHelp, versionHelp, strings.Join(allSettings(), ", "))
+		strings.ReplaceAll(userAddCmd.help, "\n", "\n            "), sessionsCmd.help, keysCmd.help, secretHelp, versionHelp, strings.Join(allSettings(), ", "))
 }
 
 // buildVersion is set by a release build, which knows its version even

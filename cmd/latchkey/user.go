@@ -14,30 +14,52 @@ import (
 	"golang.org/x/term"
 
 	"github.com/latchkey-dev/latchkey"
-	"github.com/latchkey-dev/latchkey/token"
 )
 
 // userUsage is what `latchkey user` says about its subcommands.
 const userUsage = `Usage: latchkey user add [flags] USERNAME
+       latchkey user list [--json]
+       latchkey user set-role USERNAME admin|member
+       latchkey user disable USERNAME
+       latchkey user enable USERNAME
+       latchkey user passwd USERNAME
 
-Manage users. Run "latchkey user add -h" for its flags.
+Manage users on the database directly. Run "latchkey user SUBCOMMAND -h" for its flags.
 `
 
-// cmdUser dispatches `latchkey user SUBCOMMAND`; add is the only one yet.
+// cmdUser dispatches `latchkey user SUBCOMMAND`.
 func cmdUser(ctx context.Context, args []string, e env) error {
 	if len(args) == 0 {
 		fmt.Fprint(e.stderr, userUsage)
-		return usageErr("user: want a subcommand: add")
+		return usageErr("user: want a subcommand: add, list, set-role, disable, enable or passwd")
 	}
+	yes, no := true, false
 	switch args[0] {
 	case "add":
 		return cmdUserAdd(ctx, args[1:], e)
+	case "list":
+		return cmdUserList(ctx, args[1:], e)
+	case "set-role":
+		return cmdUserUpdate(ctx, userSetRoleCmd, args[1:], e, 2, func(a []string) (latchkey.UserUpdate, error) {
+			role := latchkey.Role(a[1])
+			return latchkey.UserUpdate{Role: &role}, nil
+		})
+	case "disable":
+		return cmdUserUpdate(ctx, userDisableCmd, args[1:], e, 1, func([]string) (latchkey.UserUpdate, error) {
+			return latchkey.UserUpdate{Disabled: &yes}, nil
+		})
+	case "enable":
+		return cmdUserUpdate(ctx, userEnableCmd, args[1:], e, 1, func([]string) (latchkey.UserUpdate, error) {
+			return latchkey.UserUpdate{Disabled: &no}, nil
+		})
+	case "passwd":
+		return cmdUserPasswd(ctx, args[1:], e)
 	case "-h", "-help", "--help", "help":
 		fmt.Fprint(e.stderr, userUsage)
 		return errHelp
 	}
 	fmt.Fprint(e.stderr, userUsage)
-	return usageErr("user: unknown subcommand %q (want add)", args[0])
+	return usageErr("user: unknown subcommand %q (want add, list, set-role, disable, enable or passwd)", args[0])
 }
 
 // cmdUserAdd implements `latchkey user add [--role admin|member] USERNAME`.
@@ -62,29 +84,14 @@ func cmdUserAdd(ctx context.Context, args []string, e env) error {
 	if err != nil {
 		return err
 	}
-	store, err := openStore(ctx, cfg.DatabaseURL)
+	op, err := openOperator(ctx, cfg, e, false)
 	if err != nil {
 		return err
 	}
-	defer store.Close()
-	// Adding a user signs nothing, but a Service needs a signer: a
-	// throwaway one, never stored, keeps this command from creating a
-	// signing key that the auth server would then publish.
-	signer, err := token.NewHMACSigner([]byte(newSecret()))
-	if err != nil {
-		return err
+	u, err := op.svc.AdminCreateUser(ctx, latchkey.Operator(), names[0], password, latchkey.Role(role))
+	if cerr := op.close(ctx); err == nil {
+		err = cerr
 	}
-	svc, err := latchkey.NewService(latchkey.Config{
-		Store:    store,
-		Signer:   signer,
-		Logger:   newLogger(e.stderr, cfg.LogLevel),
-		Issuer:   cfg.Issuer,
-		Audience: cfg.Audience,
-	})
-	if err != nil {
-		return err
-	}
-	u, err := svc.CreateUser(ctx, names[0], password, latchkey.Role(role))
 	var verr *latchkey.ValidationError
 	switch {
 	case errors.As(err, &verr):
