@@ -85,7 +85,13 @@ type AuditLog struct {
 	// writing serialises Flush and Run's writes, so events are stored in
 	// the order they were recorded.
 	writing sync.Mutex
+	// observe, when set, is told of every event as it is recorded.
+	observe func(AuditEvent)
 }
+
+// Observe makes Record call f with every event, for metrics. Call it
+// before the log is in use; f must be quick.
+func (a *AuditLog) Observe(f func(AuditEvent)) { a.observe = f }
 
 // NewAuditLog returns an AuditLog over store. logger gets one line per
 // event; now defaults to time.Now.
@@ -108,6 +114,9 @@ func (a *AuditLog) Record(ctx context.Context, e AuditEvent) {
 		slog.String("event", string(e.Type)), slog.String("event_id", e.ID),
 		slog.String("user_id", e.UserID), slog.String("session_id", e.SessionID),
 		slog.String("ip", e.IP), slog.String("detail", e.Detail))
+	if a.observe != nil {
+		a.observe(e)
+	}
 	a.mu.Lock()
 	a.pending = append(a.pending, &e)
 	if over := len(a.pending) - maxAuditPending; over > 0 {

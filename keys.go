@@ -13,6 +13,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"slices"
 	"strings"
 	"sync/atomic"
@@ -109,6 +110,8 @@ type keySet struct {
 	published []token.Key
 	byID      map[string]token.Key
 	jwks      []byte
+	// states counts the stored keys by state, for metrics.
+	states map[KeyState]int
 	// version changes when a published key leaves the set, so the auth
 	// server's own verified-token cache drops tokens of a withdrawn key
 	// (token.VersionedKeySource).
@@ -214,6 +217,10 @@ func (r *KeyRing) Key(_ context.Context, kid string) (token.Key, error) {
 // Version implements token.VersionedKeySource: it changes when a key
 // leaves the published set, never when one is only added.
 func (r *KeyRing) Version() uint64 { return r.set.Load().version }
+
+// States counts the keys by state as last loaded (none in shared-secret
+// mode), for metrics.
+func (r *KeyRing) States() map[KeyState]int { return maps.Clone(r.set.Load().states) }
 
 // List returns the stored keys, newest first, without their private parts.
 func (r *KeyRing) List(ctx context.Context) ([]*SigningKey, error) {
@@ -494,7 +501,10 @@ func (r *KeyRing) newKey(state KeyState, now time.Time) (*SigningKey, error) {
 
 // load builds the key set from stored keys and switches to it.
 func (r *KeyRing) load(keys []*SigningKey, now time.Time) error {
-	set := &keySet{byID: map[string]token.Key{}}
+	set := &keySet{byID: map[string]token.Key{}, states: map[KeyState]int{}}
+	for _, k := range keys {
+		set.states[k.State]++
+	}
 	doc := token.JWKS{Keys: []token.JWK{}}
 	window := r.cfg.AccessTTL + r.cfg.Leeway
 	for _, k := range keys {

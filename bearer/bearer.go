@@ -50,9 +50,10 @@ type Verifier interface {
 var _ Verifier = (*token.Verifier)(nil)
 
 type options struct {
-	realm  string
-	check  func(ctx context.Context, c *token.Claims) error
-	logger *slog.Logger
+	realm   string
+	check   func(ctx context.Context, c *token.Claims) error
+	logger  *slog.Logger
+	refused func(ctx context.Context, reason error)
 }
 
 // Option configures Require and RequireRole.
@@ -76,6 +77,18 @@ func WithCheck(check func(ctx context.Context, c *token.Claims) error) Option {
 // when keys are unavailable or RequireRole is misplaced). Tokens are never
 // logged. The default logs nothing.
 func WithLogger(l *slog.Logger) Option { return func(o *options) { o.logger = l } }
+
+// WithRefusals calls f for every token Require refuses with 401, with the
+// reason (a token error such as token.ErrExpired, or ErrNoCredentials),
+// so that a service can count refusals by reason. f must be quick: it runs
+// on the request path.
+func WithRefusals(f func(ctx context.Context, reason error)) Option {
+	return func(o *options) { o.refused = f }
+}
+
+// ErrNoCredentials is the reason WithRefusals is given for a request with
+// no Authorization header.
+var ErrNoCredentials = errNoCredentials
 
 func newOptions(opts []Option) options {
 	o := options{realm: defaultRealm}
@@ -110,6 +123,9 @@ func Require(v Verifier, opts ...Option) func(http.Handler) http.Handler {
 			raw, perr := parseAuthorization(r.Header["Authorization"], !strict)
 			switch {
 			case errors.Is(perr, errNoCredentials):
+				if o.refused != nil {
+					o.refused(r.Context(), perr)
+				}
 				o.challenge(w, http.StatusUnauthorized, "", "", "invalid_token", "Authentication is required.")
 				o.logger.LogAttrs(r.Context(), slog.LevelDebug, "bearer: no credentials")
 				return
@@ -174,6 +190,9 @@ func RequireRole(role string, opts ...Option) func(http.Handler) http.Handler {
 }
 
 func (o *options) invalid(w http.ResponseWriter, r *http.Request, reason error, desc string) {
+	if o.refused != nil {
+		o.refused(r.Context(), reason)
+	}
 	o.logger.LogAttrs(r.Context(), slog.LevelDebug, "bearer: token refused", slog.String("reason", reason.Error()))
 	o.challenge(w, http.StatusUnauthorized, "invalid_token", desc, "invalid_token", desc)
 }

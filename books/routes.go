@@ -48,7 +48,7 @@ func routes(cfg Config) []route {
 // addRoutes registers every route behind the authentication its access
 // asks for. Protection is decided here, in one place, not in handlers.
 func addRoutes(mux *http.ServeMux, cfg Config) {
-	requireToken := bearer.Require(cfg.Verifier, bearer.WithLogger(cfg.Logger))
+	requireToken := bearer.Require(cfg.Verifier, append([]bearer.Option{bearer.WithLogger(cfg.Logger)}, cfg.BearerOptions...)...)
 	requireAdmin := bearer.RequireRole(adminRole, bearer.WithLogger(cfg.Logger))
 	for _, rt := range routes(cfg) {
 		h := rt.handler

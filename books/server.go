@@ -31,6 +31,9 @@ type Config struct {
 	// Ready reports whether the key source answers, for /readyz. Nil means
 	// only the database is checked.
 	Ready func(ctx context.Context) error
+	// BearerOptions are added to the bearer middleware's, for example
+	// bearer.WithRefusals to count refused tokens.
+	BearerOptions []bearer.Option
 }
 
 // New returns the books server's http.Handler with every route of the

@@ -20,7 +20,11 @@ func routes(cfg Config, verifier *token.Verifier) []route {
 	h := func(fn handlerFunc) http.Handler { return handle(logger, fn) }
 	// The auth server's own Bearer endpoints also check that the token's
 	// session is still live, so logout-all takes effect here at once.
-	authed := bearer.Require(verifier, bearer.WithLogger(logger), bearer.WithCheck(sessionCheck(svc)))
+	opts := []bearer.Option{bearer.WithLogger(logger), bearer.WithCheck(sessionCheck(svc))}
+	if cfg.Metrics != nil {
+		opts = append(opts, cfg.Metrics.Refusals("auth"))
+	}
+	authed := bearer.Require(verifier, opts...)
 	// Admin routes check the role in the token first (a member's token is
 	// refused without a database read), then the Service checks it again
 	// in the database, so a demoted admin loses access at once.

@@ -14,6 +14,7 @@ import (
 
 	"github.com/latchkey-dev/latchkey"
 	"github.com/latchkey-dev/latchkey/bearer"
+	"github.com/latchkey-dev/latchkey/metrics"
 	"github.com/latchkey-dev/latchkey/token"
 )
 
@@ -26,6 +27,9 @@ type Config struct {
 	// verifier and JWKS follow its rotations.
 	Keys   *latchkey.KeyRing
 	Logger *slog.Logger
+	// Metrics, when set, counts requests by route and status and refused
+	// tokens by reason (see package metrics).
+	Metrics *metrics.Metrics
 	// TrustedProxies are the proxies whose X-Forwarded-For is believed
 	// (LATCHKEY_TRUSTED_PROXIES); empty, the client is the TCP peer.
 	TrustedProxies []netip.Prefix
@@ -71,7 +75,11 @@ func New(cfg Config) (http.Handler, error) {
 		mux.Handle(exactRoot(rt.pattern), rt.handler)
 	}
 	// The mux's own 404 and 405 answers get the contract's JSON body.
-	return AccessLog(cfg.Logger, cfg.TrustedProxies, web.withCORS(bearer.MuxErrors(mux))), nil
+	var h http.Handler = web.withCORS(bearer.MuxErrors(mux))
+	if cfg.Metrics != nil {
+		h = cfg.Metrics.HTTP("auth", h)
+	}
+	return AccessLog(cfg.Logger, cfg.TrustedProxies, h), nil
 }
 
 // exactRoot makes the contract's "GET /", the sign-in page, match the root

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/latchkey-dev/latchkey/bearer"
 	"github.com/latchkey-dev/latchkey/books"
 	"github.com/latchkey-dev/latchkey/server"
 	"github.com/latchkey-dev/latchkey/token"
@@ -18,6 +19,9 @@ func cmdBooks(ctx context.Context, args []string, e env) error {
 		return err
 	}
 	logger := newLogger(e.stderr, cfg.LogLevel).With("server", "books")
+	if err := startMetrics(ctx, cfg, logger); err != nil {
+		return err
+	}
 	keys, ready, err := booksKeys(cfg, nil)
 	if err != nil {
 		return err
@@ -82,16 +86,23 @@ func newBooks(ctx context.Context, cfg *config, keys token.KeySource, ready func
 		}
 	}
 	verifier := token.NewVerifier(keys, token.WithIssuer(cfg.Issuer), token.WithAudience(cfg.Audience))
-	h, err := books.New(books.Config{
+	bcfg := books.Config{
 		Store:       store,
 		Verifier:    verifier,
 		CORSOrigins: cfg.CORSOrigins,
 		Logger:      logger,
 		Ready:       ready,
-	})
+	}
+	if cfg.metrics != nil {
+		bcfg.BearerOptions = []bearer.Option{cfg.metrics.Refusals("books")}
+	}
+	h, err := books.New(bcfg)
 	if err != nil {
 		store.Close()
 		return nil, err
+	}
+	if cfg.metrics != nil {
+		h = cfg.metrics.HTTP("books", h)
 	}
 	return &booksServer{handler: server.AccessLog(logger, cfg.TrustedProxies, h), close: func() { store.Close() }}, nil
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/joho/godotenv"
 
 	"github.com/latchkey-dev/latchkey"
+	"github.com/latchkey-dev/latchkey/metrics"
 	"github.com/latchkey-dev/latchkey/server"
 	"github.com/latchkey-dev/latchkey/token"
 )
@@ -50,7 +51,11 @@ type config struct {
 	PreviousSecret   []byte
 	PasswordHash     latchkey.Argon2Params
 	AuditRetention   time.Duration
-	LogLevel         string
+	MetricsAddr      string
+
+	// metrics is set by startMetrics when MetricsAddr is.
+	metrics  *metrics.Metrics
+	LogLevel string
 
 	// Which values were derived rather than given, so that listenedOn can
 	// put in the port a listener on port 0 really got.
@@ -197,6 +202,14 @@ var settings = []setting{
 		}},
 	{env: "LATCHKEY_AUDIT_RETENTION", flag: "audit-retention", def: formatDuration(latchkey.DefaultAuditRetention), usage: "how long audit events are kept",
 		parse: func(c *config, v string) (err error) { c.AuditRetention, err = parseDuration(v, false); return }},
+	{env: "LATCHKEY_METRICS_ADDR", flag: "metrics-addr", usage: "serve /metrics (Prometheus) on this address only; unset, no metrics",
+		parse: func(c *config, v string) error {
+			c.MetricsAddr = v
+			if v == "" {
+				return nil
+			}
+			return checkAddr(v)
+		}},
 	{env: "LATCHKEY_LOG_LEVEL", flag: "log-level", def: "info", usage: "debug, info, warn or error",
 		parse: func(c *config, v string) error {
 			switch v {

@@ -216,7 +216,7 @@ func TestUnknownKeysWarn(t *testing.T) {
 		"LATCHKEY_AUDEINCE=x", // transposed letters
 		"latchkey_log_level=debug",
 		"LATCHKEY_ACCESS_TOKEN_SECRT=" + secretValue, // misspelt, and a secret
-		"LATCHKEY_METRICS_ADDR=127.0.0.1:9090",
+		"LATCHKEY_COOKIE_SECURE_NOW=1",
 		"LATCHKEY_TEST_POSTGRES_URL=postgres://x", // the test suite's, not the binary's
 		"LATCHKEY_REQUIRE_NODE=1",
 		"LATCHKEY_BOTH=1",
@@ -245,7 +245,7 @@ func TestUnknownKeysWarn(t *testing.T) {
 		{"LATCHKEY_ACESS_TTL (set in .env)", "did you mean LATCHKEY_ACCESS_TTL?"},
 		{"LATCHKEY_AUDEINCE (set in the environment)", "did you mean LATCHKEY_AUDIENCE?"},
 		{"LATCHKEY_BOTH (set in the environment and .env)", "is not a latchkey setting and is ignored"},
-		{"LATCHKEY_METRICS_ADDR (set in the environment)", "not supported by this version"},
+		{"LATCHKEY_COOKIE_SECURE_NOW (set in the environment)", "did you mean LATCHKEY_COOKIE_SECURE?"},
 		{"LATCHKEY_REVOCATION_POLL (set in .env)", "not supported by this version"},
 		{"LATCHKEY_WHATEVER (set in the environment)", "is not a latchkey setting and is ignored"},
 		{"latchkey_log_level (set in the environment)", "did you mean LATCHKEY_LOG_LEVEL?"},

@@ -39,6 +39,9 @@ func cmdDemo(ctx context.Context, args []string, e env) error {
 	cfg.listenedOn(authLn.Addr())
 	cfg.booksListenedOn(booksLn.Addr())
 
+	if err := startMetrics(ctx, cfg, logger); err != nil {
+		return err
+	}
 	auth, err := newAuth(ctx, cfg, logger)
 	if err != nil {
 		return err

@@ -42,14 +42,14 @@ var (
 			"LATCHKEY_ADMIN_USERNAME", "LATCHKEY_ADMIN_PASSWORD", "LATCHKEY_CORS_ORIGINS", "LATCHKEY_BOOKS_URL",
 			"LATCHKEY_COOKIE_SECURE", "LATCHKEY_REDIS_URL", "LATCHKEY_TRUSTED_PROXIES", "LATCHKEY_KEY_ROTATION",
 			"LATCHKEY_KEY_ENCRYPTION_KEY", "ACCESS_TOKEN_SECRET_PREVIOUS", "LATCHKEY_PASSWORD_HASH",
-			"LATCHKEY_AUDIT_RETENTION", "LATCHKEY_LOG_LEVEL"}}
+			"LATCHKEY_AUDIT_RETENTION", "LATCHKEY_METRICS_ADDR", "LATCHKEY_LOG_LEVEL"}}
 	// The books server reads LATCHKEY_ADDR only to find the auth server
 	// where a shared .env moved it.
 	booksCmd = command{name: "books", args: "[flags]",
 		help: "Run the books resource server, verifying access tokens from the auth server's JWKS or a shared secret.",
 		settings: []string{"LATCHKEY_BOOKS_ADDR", "LATCHKEY_BOOKS_DATABASE_URL", "LATCHKEY_ADDR", "LATCHKEY_ISSUER",
 			"LATCHKEY_AUDIENCE", "ACCESS_TOKEN_SECRET", "LATCHKEY_AUTH_URL", "LATCHKEY_CORS_ORIGINS", "LATCHKEY_TRUSTED_PROXIES",
-			"LATCHKEY_LOG_LEVEL"}}
+			"LATCHKEY_METRICS_ADDR", "LATCHKEY_LOG_LEVEL"}}
 	// The demo's passwords are published, so it listens on loopback
 	// unless it is given an address.
 	demoCmd = command{name: "demo", args: "[flags]",

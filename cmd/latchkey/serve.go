@@ -31,6 +31,9 @@ func cmdServe(ctx context.Context, args []string, e env) error {
 	}
 	defer ln.Close()
 	cfg.listenedOn(ln.Addr())
+	if err := startMetrics(ctx, cfg, logger); err != nil {
+		return err
+	}
 	auth, err := newAuth(ctx, cfg, logger)
 	if err != nil {
 		return err
@@ -65,6 +68,9 @@ func newAuth(ctx context.Context, cfg *config, logger *slog.Logger) (*authServer
 		limiter, closeLimiter = lim, func() { lim.Close() }
 	}
 	audit := latchkey.NewAuditLog(store, logger, nil)
+	if cfg.metrics != nil {
+		audit.Observe(cfg.metrics.Audit)
+	}
 	svc, keys, err := newService(ctx, cfg, store, limiter, audit, logger)
 	if err != nil {
 		closeLimiter()
@@ -82,11 +88,14 @@ func newAuth(ctx context.Context, cfg *config, logger *slog.Logger) (*authServer
 		}
 	}
 	h, err := server.New(server.Config{Service: svc, Keys: keys, Logger: logger.With("server", "auth"),
-		TrustedProxies: cfg.TrustedProxies,
-		BooksURL:       cfg.BooksURL, CORSOrigins: cfg.CORSOrigins, CookieSecure: cfg.CookieSecure, RefreshIdleTTL: cfg.RefreshIdleTTL})
+		TrustedProxies: cfg.TrustedProxies, Metrics: cfg.metrics,
+		BooksURL: cfg.BooksURL, CORSOrigins: cfg.CORSOrigins, CookieSecure: cfg.CookieSecure, RefreshIdleTTL: cfg.RefreshIdleTTL})
 	if err != nil {
 		store.Close()
 		return nil, err
+	}
+	if cfg.metrics != nil {
+		cfg.metrics.Keys(keys)
 	}
 	bgCtx, stopBackground := context.WithCancel(ctx)
 	var background sync.WaitGroup

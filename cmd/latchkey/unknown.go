@@ -12,7 +12,7 @@ import (
 // silently ignoring it would let a user believe, say, that throttling is
 // shared through Redis when it is not.
 var notYetSupported = []string{
-	"LATCHKEY_REVOCATION_POLL", "LATCHKEY_METRICS_ADDR",
+	"LATCHKEY_REVOCATION_POLL",
 }
 
 // testSuiteKey reports the variables that Latchkey's own tests and CI read
