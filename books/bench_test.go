@@ -56,3 +56,23 @@ func benchmarkList(b *testing.B, h http.Handler, token string) {
 		}
 	}
 }
+
+// BenchmarkListBooksBare is the ceiling of any GET /books: a bare net/http
+// handler writing the same JSON bytes from memory, no token, no store.
+// BenchmarkListBooks / BenchmarkListBooksBare, in one run, is how close
+// the real path comes to it.
+func BenchmarkListBooksBare(b *testing.B) {
+	env := newTestEnv(b)
+	rec := httptest.NewRecorder()
+	env.handler.ServeHTTP(rec, func() *http.Request {
+		r := httptest.NewRequest("GET", "/books", nil)
+		r.Header.Set("Authorization", "Bearer "+env.member)
+		return r
+	}())
+	body := rec.Body.Bytes()
+	bare := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.Write(body)
+	})
+	benchmarkList(b, bare, "")
+}
