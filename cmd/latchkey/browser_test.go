@@ -1000,3 +1000,70 @@ func TestBrowser(t *testing.T) {
 		}
 	})
 }
+
+// TestBrowserSettings: LATCHKEY_BOOKS_URL and LATCHKEY_COOKIE_SECURE as the
+// contract's table gives them, and the demo's books URL following its
+// listener.
+func TestBrowserSettings(t *testing.T) {
+	inTempDir(t)
+	for _, tc := range []struct {
+		name     string
+		cmd      command
+		vars     map[string]string
+		booksURL string
+		secure   bool
+	}{
+		{name: "defaults", cmd: serveCmd, booksURL: "http://localhost:4000"},
+		{name: "https issuer", cmd: serveCmd, vars: map[string]string{"LATCHKEY_ISSUER": "https://auth.example.com"},
+			booksURL: "http://localhost:4000", secure: true},
+		{name: "https issuer, said true", cmd: serveCmd, vars: map[string]string{"LATCHKEY_ISSUER": "https://auth.example.com", "LATCHKEY_COOKIE_SECURE": "true"},
+			booksURL: "http://localhost:4000", secure: true},
+		{name: "http issuer, told to be secure", cmd: serveCmd, vars: map[string]string{"LATCHKEY_COOKIE_SECURE": "true"},
+			booksURL: "http://localhost:4000", secure: true},
+		{name: "http issuer, said false", cmd: serveCmd, vars: map[string]string{"LATCHKEY_COOKIE_SECURE": "false"},
+			booksURL: "http://localhost:4000"},
+		{name: "books URL given", cmd: serveCmd, vars: map[string]string{"LATCHKEY_BOOKS_URL": "https://books.example.com/"},
+			booksURL: "https://books.example.com"},
+		{name: "demo defaults", cmd: demoCmd, booksURL: "http://localhost:4000"},
+		{name: "demo books address", cmd: demoCmd, vars: map[string]string{"LATCHKEY_BOOKS_ADDR": "127.0.0.1:4100"},
+			booksURL: "http://127.0.0.1:4100"},
+		{name: "demo books address and URL", cmd: demoCmd, vars: map[string]string{"LATCHKEY_BOOKS_ADDR": "127.0.0.1:4100", "LATCHKEY_BOOKS_URL": "http://books.local:4100"},
+			booksURL: "http://books.local:4100"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := mustLoadConfig(t, tc.cmd, tc.vars)
+			if cfg.BooksURL != tc.booksURL || cfg.CookieSecure != tc.secure {
+				t.Errorf("books URL %q, cookie secure %v; want %q, %v", cfg.BooksURL, cfg.CookieSecure, tc.booksURL, tc.secure)
+			}
+		})
+	}
+	for _, tc := range []struct {
+		name string
+		vars map[string]string
+		says string
+	}{
+		{"false with an https issuer", map[string]string{"LATCHKEY_ISSUER": "https://auth.example.com", "LATCHKEY_COOKIE_SECURE": "false"}, "LATCHKEY_COOKIE_SECURE"},
+		{"not a boolean", map[string]string{"LATCHKEY_COOKIE_SECURE": "yes"}, "LATCHKEY_COOKIE_SECURE"},
+		{"books URL not http", map[string]string{"LATCHKEY_BOOKS_URL": "books:4000"}, "LATCHKEY_BOOKS_URL"},
+		{"wildcard app origin", map[string]string{"LATCHKEY_CORS_ORIGINS": "*"}, "LATCHKEY_CORS_ORIGINS"},
+	} {
+		t.Run("refused: "+tc.name, func(t *testing.T) {
+			_, _, err := loadConfig(serveCmd, nil, env{getenv: func(k string) string { return tc.vars[k] }, stderr: io.Discard}, nil)
+			var out strings.Builder
+			if code := exitCode(err, &out); code != 2 || !strings.Contains(out.String(), tc.says) {
+				t.Errorf("exit %d, %q; want 2 naming %s", code, out.String(), tc.says)
+			}
+		})
+	}
+
+	// The binary hands the origins to the auth server: an app origin of
+	// LATCHKEY_CORS_ORIGINS passes cookie mode's CSRF check, another does not.
+	authURL, _, _ := startDemo(t, t.TempDir(), map[string]string{"LATCHKEY_CORS_ORIGINS": "https://app.example.com"})
+	login := map[string]string{"username": "anna", "password": "password123member"}
+	if st, body := postJSON(t, authURL+"/session/login", login, "Origin", "https://app.example.com", "X-Latchkey-CSRF", "1"); st != 200 {
+		t.Errorf("login from the configured app origin: %d %s", st, body)
+	}
+	if st, body := postJSON(t, authURL+"/session/login", login, "Origin", "https://evil.example.com", "X-Latchkey-CSRF", "1"); st != 403 {
+		t.Errorf("login from another origin: %d %s, want 403", st, body)
+	}
+}
