@@ -58,6 +58,11 @@ var layoutRules = []layoutRule{
 		modules: []string{"github.com/golang-jwt/jwt/v5"}, must: "net/http",
 	},
 	{
+		name: "token/revocation adds HTTP and nothing of Latchkey but token",
+		pkg:  mod + "/token/revocation", ours: []string{mod + "/token"}, http: true,
+		modules: []string{"github.com/golang-jwt/jwt/v5"}, must: "net/http",
+	},
+	{
 		name: "bearer is HTTP middleware over token and nothing else",
 		pkg:  mod + "/bearer", ours: []string{mod + "/token"}, http: true,
 		modules: []string{"github.com/golang-jwt/jwt/v5"}, must: mod + "/token",
@@ -67,7 +72,7 @@ var layoutRules = []layoutRule{
 		// migrations, ping) that books shares with the auth store instead
 		// of a second copy; it knows nothing of Latchkey.
 		name: "books reaches Latchkey only through token and bearer, as a third party would",
-		pkg:  mod + "/books", ours: []string{mod + "/token", mod + "/token/jwks", mod + "/bearer", mod + "/internal/sqlitedb", mod + "/internal/pgdb"},
+		pkg:  mod + "/books", ours: []string{mod + "/token", mod + "/token/jwks", mod + "/token/revocation", mod + "/bearer", mod + "/internal/sqlitedb", mod + "/internal/pgdb"},
 		http: true, sql: true, drivers: []string{"modernc.org/sqlite", "github.com/jackc/"}, must: mod + "/bearer",
 	},
 	{

@@ -2,6 +2,7 @@ package token
 
 import (
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -24,6 +25,11 @@ type cacheEntry struct {
 	claims  *Claims // never handed out; callers get clones
 	window          // precomputed, as the hit path runs on every request
 	version uint64  // the key source's version before the key was looked up; 0 for a source without versions
+	// passed is the Verifier's Revoker version (plus one) under which the
+	// token last passed the revocation check; nil without a Revoker. It is
+	// shared by every copy of the entry, so a hit updates it without the
+	// shard's write lock.
+	passed *atomic.Uint64
 }
 
 // evictScan is how many entries an insert into a full shard looks at for an

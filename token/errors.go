@@ -49,7 +49,22 @@ var (
 
 	// ErrMissingClaim is returned when "exp" or "sub" is absent.
 	ErrMissingClaim = fmt.Errorf("%w: missing claim", ErrInvalid)
+
+	// ErrRevoked is returned when the Verifier's [Revoker] refuses a token
+	// that is otherwise valid: its session was ended, or its user's
+	// earlier tokens were revoked (a role change, a disable, a sign-out
+	// everywhere). It matches ErrInvalid, so the holder is told to sign in
+	// again or refresh, as for any token that no longer works.
+	ErrRevoked = fmt.Errorf("%w: revoked", ErrInvalid)
 )
+
+// ErrRevocationsUnavailable is returned when the Verifier's [Revoker]
+// cannot say whether a token was revoked: a revocation feed that has never
+// been fetched, or one older than its follower accepts when it is set to
+// fail closed. Like [ErrKeysUnavailable] it does not match [ErrInvalid]:
+// the token may be fine, and a server should answer 5xx rather than send
+// the client to sign in again.
+var ErrRevocationsUnavailable = errors.New("token: revocation list unavailable")
 
 // ErrKeysUnavailable is returned when the key source could not be asked, for
 // example when a remote JWKS has never been fetched successfully. It does not

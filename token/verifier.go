@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
@@ -29,6 +30,7 @@ type verifierOptions struct {
 	now          func() time.Time
 	cacheSize    int
 	maxTokenSize int
+	revoker      Revoker
 }
 
 // Option configures a Verifier.
@@ -63,6 +65,42 @@ func WithMaxTokenSize(n int) Option {
 	}
 }
 
+// WithRevocations makes the Verifier ask r about every token that passed
+// the signature and claim checks, cache hits included, and refuse the ones
+// it names, such as those a revocation feed lists (see
+// [github.com/latchkey-dev/latchkey/token/revocation]). r is asked on the
+// request path, so it must answer from memory.
+func WithRevocations(r Revoker) Option { return func(o *verifierOptions) { o.revoker = r } }
+
+// Revoker says whether a token that is otherwise valid has been revoked
+// since it was issued.
+//
+// Revoked returns nil for a token it does not refuse; an error matching
+// [ErrRevoked] (or any [ErrInvalid]) for one it refuses; and any other
+// error when it cannot tell, which the Verifier reports as
+// [ErrRevocationsUnavailable]. It runs on every verification, so it must
+// be cheap and must not block: no I/O, and no lock held across I/O. c must
+// not be changed or kept.
+type Revoker interface {
+	Revoked(c *Claims) error
+}
+
+// VersionedRevoker is a Revoker whose answers change only when its Version
+// does, such as a revocation list replaced whole on each fetch. A
+// [Verifier] over one remembers, with each cached token, the version under
+// which it last passed, so that a cache hit costs a version comparison
+// instead of a lookup until the list changes.
+//
+// Version must change whenever an answer Revoked has given may change (a
+// new list, failing closed, recovering), and never return to an earlier
+// value. A Revoked call that starts after Version has returned v answers
+// from v's state or a later one: publish the state before the version that
+// names it. Like Revoked, it must be cheap and must not block.
+type VersionedRevoker interface {
+	Revoker
+	Version() uint64
+}
+
 // Verifier checks access tokens against a KeySource. It is safe for
 // concurrent use.
 //
@@ -74,6 +112,10 @@ func WithMaxTokenSize(n int) Option {
 // version changes, so a key withdrawn from the source refuses cached tokens
 // too. Over a KeySource without versions, withdrawing a key does not evict
 // tokens already verified with it; call [Verifier.ClearCache] then.
+//
+// With [WithRevocations], the Revoker is asked after every other check on
+// every path, so a cached token whose session is revoked afterwards is
+// refused on its next use like a fresh one.
 type Verifier struct {
 	keys      KeySource
 	versioned VersionedKeySource // keys, when it has versions; nil otherwise
@@ -81,6 +123,8 @@ type Verifier struct {
 	parser    *jwt.Parser
 	cache     *cache // nil when disabled
 	headers   *knownHeaders
+	revoker   Revoker          // nil without WithRevocations
+	vrevoker  VersionedRevoker // revoker, when it has versions; nil otherwise
 }
 
 // validMethods lists what golang-jwt may even look at. The pin to the key is
@@ -115,6 +159,8 @@ func NewVerifier(keys KeySource, opts ...Option) *Verifier {
 		v.cache = newCache(o.cacheSize)
 	}
 	v.versioned, _ = keys.(VersionedKeySource)
+	v.revoker = o.revoker
+	v.vrevoker, _ = o.revoker.(VersionedRevoker)
 	v.headers = &knownHeaders{m: make(map[string]knownHeader)}
 	return v
 }
@@ -147,6 +193,12 @@ func (v *Verifier) Verify(ctx context.Context, raw string) (*Claims, error) {
 					v.cache.remove(raw)
 					return nil, err
 				}
+				// A revoked token stays cached: it can never pass again
+				// while listed, and answering it from here costs an
+				// attacker who replays it a lookup, not a signature check.
+				if err := v.revokedCached(e); err != nil {
+					return nil, err
+				}
 				return e.claims.clone(), nil
 			}
 			// Verified under keys that have since lost or changed one,
@@ -167,10 +219,71 @@ func (v *Verifier) Verify(ctx context.Context, raw string) (*Claims, error) {
 	if err := v.check(c, now); err != nil {
 		return nil, err
 	}
+	if v.revoker != nil {
+		// Read before asking, as the key version is read before the key
+		// lookup: an entry marked with an older version is asked again,
+		// never passed under a list it was not checked against.
+		passed := v.revokerVersion()
+		if err := v.revoked(c); err != nil {
+			return nil, err
+		}
+		if v.cache != nil {
+			e := cacheEntry{claims: c.clone(), window: v.window(c), version: version, passed: new(atomic.Uint64)}
+			e.passed.Store(passed)
+			v.cache.put(raw, e, now)
+		}
+		return c, nil
+	}
 	if v.cache != nil {
 		v.cache.put(raw, cacheEntry{claims: c.clone(), window: v.window(c), version: version}, now)
 	}
 	return c, nil
+}
+
+// revoked asks the Revoker about c, mapping an answer that is neither a
+// refusal nor "unavailable" to unavailable: a Revoker that cannot tell
+// must not make the client sign in again.
+func (v *Verifier) revoked(c *Claims) error {
+	err := v.revoker.Revoked(c)
+	switch {
+	case err == nil, errors.Is(err, ErrInvalid), errors.Is(err, ErrRevocationsUnavailable):
+		return err
+	default:
+		return fmt.Errorf("%w: %w", ErrRevocationsUnavailable, err)
+	}
+}
+
+// revokedCached is revoked for a cache hit. Over a VersionedRevoker, a hit
+// whose entry passed under the current version is not asked again: the
+// answer cannot have changed, and the hit stays a map lookup and a clone.
+func (v *Verifier) revokedCached(e cacheEntry) error {
+	if v.revoker == nil {
+		return nil
+	}
+	if v.vrevoker == nil || e.passed == nil {
+		return v.revoked(e.claims)
+	}
+	current := v.revokerVersion()
+	if e.passed.Load() == current {
+		return nil
+	}
+	if err := v.revoked(e.claims); err != nil {
+		return err
+	}
+	// Racing hits may store an older version over a newer one; that only
+	// makes the next hit ask again.
+	e.passed.Store(current)
+	return nil
+}
+
+// revokerVersion is the value an entry's passed holds once it has passed
+// under the Revoker's current version. It is the version plus one, so that
+// the zero value never means "passed"; a Revoker without versions has none.
+func (v *Verifier) revokerVersion() uint64 {
+	if v.vrevoker == nil {
+		return 0
+	}
+	return v.vrevoker.Version() + 1
 }
 
 // parse verifies raw's signature with golang-jwt's parser and returns its
