@@ -10,6 +10,7 @@ import (
 
 	"github.com/latchkey-dev/latchkey/bearer"
 	"github.com/latchkey-dev/latchkey/token"
+	"github.com/latchkey-dev/latchkey/token/revocation"
 )
 
 func handleListBooks(store Store) handlerFunc {
@@ -168,10 +169,13 @@ func handleHealthz() http.Handler {
 // readyTimeout keeps /readyz quick when the database or key source hangs.
 const readyTimeout = 2 * time.Second
 
-// handleReadyz answers 200 when the key source (ready, if set) and the
-// database both answer, else 503. The body does not say which failed; the
-// log does.
-func handleReadyz(store Store, ready func(context.Context) error, logger *slog.Logger) http.Handler {
+// handleReadyz answers 200 when the database, the key source (ready, if
+// set) and the revocation feed (feed, if set) all answer, else 503. The
+// feed counts as answering once it has a list, and for as long as its
+// follower's MaxStale allows (by default, for ever: see the revocation
+// package). The body shows the feed's age and whether it is stale, 200 or
+// 503 alike; it does not say which check failed; the log does.
+func handleReadyz(store Store, ready func(context.Context) error, feed *revocation.Follower, logger *slog.Logger) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ctx, cancel := context.WithTimeout(r.Context(), readyTimeout)
 		defer cancel()
@@ -179,17 +183,53 @@ func handleReadyz(store Store, ready func(context.Context) error, logger *slog.L
 		if err == nil && ready != nil {
 			err = ready(ctx)
 		}
+		if err == nil && feed != nil {
+			err = feed.Ready(ctx)
+		}
+		body := map[string]any{"status": "ok"}
+		if feed != nil {
+			body["revocations"] = feedStatus(feed.Status())
+		}
 		if err != nil {
 			logger.WarnContext(r.Context(), "books: not ready", "err", err)
 			// Every error response carries the contract's error body; "status"
 			// stays for health checkers that read only that.
-			encode(w, http.StatusServiceUnavailable, map[string]string{
-				"status": "unavailable", "error": "server_error", "error_description": "The database or the key source does not answer.",
-			})
+			body["status"], body["error"] = "unavailable", "server_error"
+			body["error_description"] = "The database, the key source or the revocation feed does not answer."
+			encode(w, http.StatusServiceUnavailable, body)
 			return
 		}
-		encode(w, http.StatusOK, map[string]string{"status": "ok"})
+		encode(w, http.StatusOK, body)
 	})
+}
+
+// feedJSON is the revocation feed's part of /readyz.
+type feedJSON struct {
+	// Loaded is false until the first list arrives; until then every
+	// token is answered 500, as before the first JWKS.
+	Loaded bool `json:"loaded"`
+	// AgeSeconds is the time since the feed last answered (a list or a
+	// 304); absent before the first list.
+	AgeSeconds *float64 `json:"ageSeconds,omitempty"`
+	// Stale: the feed has not answered for several polls, so a revocation
+	// made now may take longer than the contract's poll interval plus one
+	// second to be refused here.
+	Stale bool `json:"stale"`
+	// FailingClosed: the list is older than the follower's MaxStale and it
+	// was told to refuse every token meanwhile.
+	FailingClosed bool `json:"failingClosed"`
+	Sessions      int  `json:"sessions"`
+	Users         int  `json:"users"`
+}
+
+func feedStatus(st revocation.Status) feedJSON {
+	out := feedJSON{Loaded: st.Loaded, Stale: st.Stale, FailingClosed: st.FailingClosed, Sessions: st.Sessions, Users: st.Users}
+	if st.Loaded {
+		// Milliseconds are all a reader of /readyz can use.
+		age := st.Age.Round(time.Millisecond).Seconds()
+		out.AgeSeconds = &age
+	}
+	return out
 }
 
 //go:embed openapi.json

@@ -40,7 +40,7 @@ func routes(cfg Config) []route {
 		{"GET", "/articles", anyToken, h(handleListArticles(s))},
 		{"POST", "/articles", anyToken, h(handleCreateArticle(s))},
 		{"GET", "/healthz", public, handleHealthz()},
-		{"GET", "/readyz", public, handleReadyz(s, cfg.Ready, log)},
+		{"GET", "/readyz", public, handleReadyz(s, cfg.Ready, cfg.Revocations, log)},
 		{"GET", "/openapi.json", public, handleOpenAPI()},
 	}
 }

@@ -9,6 +9,7 @@ import (
 
 	"github.com/latchkey-dev/latchkey/bearer"
 	"github.com/latchkey-dev/latchkey/token"
+	"github.com/latchkey-dev/latchkey/token/revocation"
 )
 
 // token.Verifier is the Verifier a deployment normally passes in Config.
@@ -34,6 +35,10 @@ type Config struct {
 	// BearerOptions are added to the bearer middleware's, for example
 	// bearer.WithRefusals to count refused tokens.
 	BearerOptions []bearer.Option
+	// Revocations is the revocation feed the Verifier follows: the
+	// Follower given to token.WithRevocations, run by the caller. /readyz
+	// waits for its first list and shows its age. Nil: no feed.
+	Revocations *revocation.Follower
 }
 
 // New returns the books server's http.Handler with every route of the

@@ -163,7 +163,7 @@ func Reason(err error) string {
 		return "audience"
 	case errors.Is(err, token.ErrMalformed), errors.Is(err, token.ErrTooLarge):
 		return "malformed"
-	case errors.Is(err, latchkey.ErrSessionRevoked):
+	case errors.Is(err, latchkey.ErrSessionRevoked), errors.Is(err, token.ErrRevoked):
 		return "revoked"
 	}
 	return "other"

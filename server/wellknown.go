@@ -27,6 +27,7 @@ func wellKnown(cfg Config) (jwks, discovery http.Handler) {
 		"token_endpoint":                        base + "/token",
 		"userinfo_endpoint":                     base + "/me",
 		"revocation_endpoint":                   base + "/logout",
+		"revocation_feed_uri":                   base + "/.well-known/revocations", // not OIDC: where verifiers follow revocations
 		"grant_types_supported":                 []string{"password", "refresh_token"},
 		"token_endpoint_auth_methods_supported": []string{"none"},
 		"subject_types_supported":               []string{"public"},

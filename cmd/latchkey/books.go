@@ -11,6 +11,7 @@ import (
 	"github.com/latchkey-dev/latchkey/server"
 	"github.com/latchkey-dev/latchkey/token"
 	"github.com/latchkey-dev/latchkey/token/jwks"
+	"github.com/latchkey-dev/latchkey/token/revocation"
 )
 
 func cmdBooks(ctx context.Context, args []string, e env) error {
@@ -26,7 +27,7 @@ func cmdBooks(ctx context.Context, args []string, e env) error {
 	if err != nil {
 		return err
 	}
-	b, err := newBooks(ctx, cfg, keys, ready, logger, false)
+	b, err := newBooks(ctx, cfg, keys, ready, cfg.AuthURL, logger, false)
 	if err != nil {
 		return err
 	}
@@ -72,7 +73,9 @@ type booksServer struct {
 	close   func()
 }
 
-func newBooks(ctx context.Context, cfg *config, keys token.KeySource, ready func(context.Context) error, logger *slog.Logger, seed bool) (*booksServer, error) {
+// newBooks builds the books server. authBase is where it reaches the auth
+// server's revocation feed, as booksKeys reaches its JWKS.
+func newBooks(ctx context.Context, cfg *config, keys token.KeySource, ready func(context.Context) error, authBase string, logger *slog.Logger, seed bool) (*booksServer, error) {
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	store, err := books.Open(ctx, cfg.BooksDatabaseURL)
@@ -85,13 +88,28 @@ func newBooks(ctx context.Context, cfg *config, keys token.KeySource, ready func
 			return nil, err
 		}
 	}
-	verifier := token.NewVerifier(keys, token.WithIssuer(cfg.Issuer), token.WithAudience(cfg.Audience))
+	// The feed is followed in shared-secret mode too: revoking a session
+	// has nothing to do with how tokens are signed.
+	var feed *revocation.Follower
+	opts := []token.Option{token.WithIssuer(cfg.Issuer), token.WithAudience(cfg.Audience)}
+	if cfg.RevocationPoll > 0 {
+		feed, err = revocation.New(revocation.Config{
+			URL: authBase + "/.well-known/revocations", Issuer: cfg.Issuer, Poll: cfg.RevocationPoll, Logger: logger,
+		})
+		if err != nil {
+			store.Close()
+			return nil, usageErr("LATCHKEY_AUTH_URL: %v", err)
+		}
+		opts = append(opts, token.WithRevocations(feed))
+	}
+	verifier := token.NewVerifier(keys, opts...)
 	bcfg := books.Config{
 		Store:       store,
 		Verifier:    verifier,
 		CORSOrigins: cfg.CORSOrigins,
 		Logger:      logger,
 		Ready:       ready,
+		Revocations: feed,
 	}
 	if cfg.metrics != nil {
 		bcfg.BearerOptions = []bearer.Option{cfg.metrics.Refusals("books")}
@@ -104,5 +122,16 @@ func newBooks(ctx context.Context, cfg *config, keys token.KeySource, ready func
 	if cfg.metrics != nil {
 		h = cfg.metrics.HTTP("books", h)
 	}
-	return &booksServer{handler: server.AccessLog(logger, cfg.TrustedProxies, h), close: func() { store.Close() }}, nil
+	stopFeed := func() {}
+	if feed != nil {
+		if cfg.metrics != nil {
+			cfg.metrics.RevocationFeed("books", feed.Age)
+		}
+		// Not ctx, which ends with this function: the feed runs until close.
+		fctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+		done := make(chan struct{})
+		go func() { feed.Run(fctx); close(done) }()
+		stopFeed = func() { cancel(); <-done }
+	}
+	return &booksServer{handler: server.AccessLog(logger, cfg.TrustedProxies, h), close: func() { stopFeed(); store.Close() }}, nil
 }

@@ -21,6 +21,7 @@ import (
 	"github.com/latchkey-dev/latchkey/metrics"
 	"github.com/latchkey-dev/latchkey/server"
 	"github.com/latchkey-dev/latchkey/token"
+	"github.com/latchkey-dev/latchkey/token/revocation"
 )
 
 // config is every setting Latchkey implements, parsed.
@@ -52,6 +53,7 @@ type config struct {
 	PasswordHash     latchkey.Argon2Params
 	AuditRetention   time.Duration
 	MetricsAddr      string
+	RevocationPoll   time.Duration
 
 	// metrics is set by startMetrics when MetricsAddr is.
 	metrics  *metrics.Metrics
@@ -202,6 +204,8 @@ var settings = []setting{
 		}},
 	{env: "LATCHKEY_AUDIT_RETENTION", flag: "audit-retention", def: formatDuration(latchkey.DefaultAuditRetention), usage: "how long audit events are kept",
 		parse: func(c *config, v string) (err error) { c.AuditRetention, err = parseDuration(v, false); return }},
+	{env: "LATCHKEY_REVOCATION_POLL", flag: "revocation-poll", def: formatDuration(revocation.DefaultPoll), usage: "how often the books server fetches the auth server's revocation feed (LATCHKEY_AUTH_URL); 0 turns it off",
+		parse: func(c *config, v string) (err error) { c.RevocationPoll, err = parseDuration(v, true); return }},
 	{env: "LATCHKEY_METRICS_ADDR", flag: "metrics-addr", usage: "serve /metrics (Prometheus) on this address only; unset, no metrics",
 		parse: func(c *config, v string) error {
 			c.MetricsAddr = v

@@ -207,7 +207,6 @@ func TestUnknownKeysWarn(t *testing.T) {
 		"LATCHKEY_ACESS_TTL=1h",            // misspelt: one letter short
 		"LATCHKEY_ISSUER=http://x.example", // known
 		"LATCHKEY_BOOKS_ADDR=:4001",        // known, of another command
-		"LATCHKEY_REVOCATION_POLL=2s",
 		"LATCHKEY_BOTH=1",
 		"OTHER_APP_SETTING=1", // not ours to judge
 	}, "\n")+"\n"), 0o600)
@@ -246,7 +245,6 @@ func TestUnknownKeysWarn(t *testing.T) {
 		{"LATCHKEY_AUDEINCE (set in the environment)", "did you mean LATCHKEY_AUDIENCE?"},
 		{"LATCHKEY_BOTH (set in the environment and .env)", "is not a latchkey setting and is ignored"},
 		{"LATCHKEY_COOKIE_SECURE_NOW (set in the environment)", "did you mean LATCHKEY_COOKIE_SECURE?"},
-		{"LATCHKEY_REVOCATION_POLL (set in .env)", "not supported by this version"},
 		{"LATCHKEY_WHATEVER (set in the environment)", "is not a latchkey setting and is ignored"},
 		{"latchkey_log_level (set in the environment)", "did you mean LATCHKEY_LOG_LEVEL?"},
 	}

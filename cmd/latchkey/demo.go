@@ -59,7 +59,7 @@ func cmdDemo(ctx context.Context, args []string, e env) error {
 	if err != nil {
 		return err
 	}
-	b, err := newBooks(ctx, cfg, keys, ready, logger.With("server", "books"), true)
+	b, err := newBooks(ctx, cfg, keys, ready, jwksBase, logger.With("server", "books"), true)
 	if err != nil {
 		return err
 	}

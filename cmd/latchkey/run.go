@@ -49,13 +49,13 @@ var (
 		help: "Run the books resource server, verifying access tokens from the auth server's JWKS or a shared secret.",
 		settings: []string{"LATCHKEY_BOOKS_ADDR", "LATCHKEY_BOOKS_DATABASE_URL", "LATCHKEY_ADDR", "LATCHKEY_ISSUER",
 			"LATCHKEY_AUDIENCE", "ACCESS_TOKEN_SECRET", "LATCHKEY_AUTH_URL", "LATCHKEY_CORS_ORIGINS", "LATCHKEY_TRUSTED_PROXIES",
-			"LATCHKEY_METRICS_ADDR", "LATCHKEY_LOG_LEVEL"}}
+			"LATCHKEY_REVOCATION_POLL", "LATCHKEY_METRICS_ADDR", "LATCHKEY_LOG_LEVEL"}}
 	// The demo's passwords are published, so it listens on loopback
 	// unless it is given an address.
 	demoCmd = command{name: "demo", args: "[flags]",
 		help: "Run the auth and books servers in one process with demo users (john/password123admin, anna/password123member)\n" +
 			"and the three seed books; data under ./" + dataDir + "/. It listens on loopback only unless given addresses.",
-		settings: append(append([]string{}, serveCmd.settings...), "LATCHKEY_BOOKS_ADDR", "LATCHKEY_BOOKS_DATABASE_URL"),
+		settings: append(append([]string{}, serveCmd.settings...), "LATCHKEY_BOOKS_ADDR", "LATCHKEY_BOOKS_DATABASE_URL", "LATCHKEY_REVOCATION_POLL"),
 		defaults: map[string]string{"LATCHKEY_ADDR": "127.0.0.1:3000", "LATCHKEY_BOOKS_ADDR": "127.0.0.1:4000"}}
 	userAddCmd = command{name: "user add", args: "[flags] USERNAME",
 		help:     "Create a user. The password is prompted for on a terminal, or read as the first line of standard input;\nnever from the command line, which other users of the machine can read.",

@@ -11,9 +11,7 @@ import (
 // that this version does not implement. Setting one is not a typo, but
 // silently ignoring it would let a user believe, say, that throttling is
 // shared through Redis when it is not.
-var notYetSupported = []string{
-	"LATCHKEY_REVOCATION_POLL",
-}
+var notYetSupported = []string{}
 
 // testSuiteKey reports the variables that Latchkey's own tests and CI read
 // (LATCHKEY_TEST_POSTGRES_URL, LATCHKEY_REQUIRE_NODE, ...): they share the
