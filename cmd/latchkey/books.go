@@ -19,7 +19,9 @@ func cmdBooks(ctx context.Context, args []string, e env) error {
 	if err != nil {
 		return err
 	}
-	logger := newLogger(e.stderr, cfg.LogLevel).With("server", "books")
+	logger, closeLog := newServerLogger(e.stderr, cfg.LogLevel)
+	defer closeLog()
+	logger = logger.With("server", "books")
 	if err := startMetrics(ctx, cfg, logger); err != nil {
 		return err
 	}

@@ -2,11 +2,15 @@ package main
 
 import (
 	"bufio"
+	"context"
 	"fmt"
 	"io"
+	"log/slog"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	goredis "github.com/redis/go-redis/v9"
 )
 
 // Bounds of a logWriter's queue. Access-log lines are about 200 bytes, so
@@ -136,4 +140,27 @@ func (w *logWriter) Close() {
 	}
 	w.mu.Unlock()
 	<-w.done
+}
+
+// newServerLogger is the log of a server command: lines go through a
+// logWriter to w, and closeLog, deferred first so that it runs last,
+// writes what is still queued. go-redis's own log (a line per failed dial
+// while Redis is away, which the limiter already reports once) goes to it
+// at debug level instead of the standard library's logger on stderr. That
+// setting is process-wide, which is why the binary makes it and not
+// package redis.
+func newServerLogger(w io.Writer, level string) (logger *slog.Logger, closeLog func()) {
+	out := newLogWriter(w)
+	logger = newLogger(out, level)
+	goredis.SetLogger(redisLog{logger.With("component", "go-redis")})
+	return logger, out.Close
+}
+
+// redisLog adapts slog to go-redis's logger interface.
+type redisLog struct{ l *slog.Logger }
+
+func (r redisLog) Printf(ctx context.Context, format string, v ...any) {
+	if r.l.Enabled(ctx, slog.LevelDebug) {
+		r.l.DebugContext(ctx, fmt.Sprintf(format, v...))
+	}
 }

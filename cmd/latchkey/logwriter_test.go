@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"log/slog"
@@ -184,4 +185,48 @@ func BenchmarkAccessLog(b *testing.B) {
 	b.Run("file/logWriter", func(b *testing.B) { async(b, file(b)) })
 	b.Run("slow-disk/direct", func(b *testing.B) { run(b, slowWriter{200 * time.Microsecond, file(b)}) })
 	b.Run("slow-disk/logWriter", func(b *testing.B) { async(b, slowWriter{200 * time.Microsecond, file(b)}) })
+}
+
+// TestServeDoesNotWaitForItsLog: with stderr stuck (a paused terminal, a
+// full pipe), `latchkey serve` still answers; its log lines arrive once
+// stderr moves, and all of them before serve returns.
+func TestServeDoesNotWaitForItsLog(t *testing.T) {
+	stderr := &blockedWriter{release: make(chan struct{})}
+	vars := map[string]string{
+		"LATCHKEY_ADDR": "127.0.0.1:0", "LATCHKEY_DATABASE_URL": "sqlite:" + filepath.Join(t.TempDir(), "auth.db"),
+	}
+	addrs := make(chan map[string]string, 1)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		done <- runEnv(ctx, []string{"latchkey", "serve"}, env{
+			getenv: func(k string) string { return vars[k] }, stdin: strings.NewReader(""),
+			stdout: io.Discard, stderr: stderr, ready: func(a map[string]string) { addrs <- a },
+		})
+	}()
+	var base string
+	select {
+	case a := <-addrs:
+		base = "http://" + a["auth"]
+	case err := <-done:
+		t.Fatalf("serve exited: %v", err)
+	case <-time.After(30 * time.Second):
+		t.Fatal("serve did not start with its stderr stuck")
+	}
+	client := &http.Client{Timeout: 5 * time.Second}
+	for i := range 20 {
+		res, err := client.Get(base + "/healthz")
+		if err != nil {
+			t.Fatalf("request %d with stderr stuck: %v", i, err)
+		}
+		res.Body.Close()
+	}
+	close(stderr.release)
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("serve: %v", err)
+	}
+	if n := strings.Count(stderr.out.String(), `msg=request server=auth method=GET path=/healthz status=200`); n != 20 {
+		t.Errorf("%d access-log lines written by the time serve returned, want 20\n%s", n, stderr.out.String())
+	}
 }

@@ -23,7 +23,8 @@ func cmdServe(ctx context.Context, args []string, e env) error {
 	if err != nil {
 		return err
 	}
-	logger := newLogger(e.stderr, cfg.LogLevel)
+	logger, closeLog := newServerLogger(e.stderr, cfg.LogLevel)
+	defer closeLog()
 	// Listening comes first: with port 0, the issuer is known only then.
 	ln, err := listen("LATCHKEY_ADDR", cfg.Addr)
 	if err != nil {
