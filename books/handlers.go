@@ -225,8 +225,9 @@ type feedJSON struct {
 func feedStatus(st revocation.Status) feedJSON {
 	out := feedJSON{Loaded: st.Loaded, Stale: st.Stale, FailingClosed: st.FailingClosed, Sessions: st.Sessions, Users: st.Users}
 	if st.Loaded {
-		// Milliseconds are all a reader of /readyz can use.
-		age := st.Age.Round(time.Millisecond).Seconds()
+		// Milliseconds are all a reader of /readyz can use, and divide
+		// into a float that prints as written (2.405, not 2.4050000000000002).
+		age := float64(st.Age.Round(time.Millisecond).Milliseconds()) / 1000
 		out.AgeSeconds = &age
 	}
 	return out
