@@ -11,14 +11,17 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/http/httputil"
 	"net/url"
 	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -29,6 +32,9 @@ import (
 	"github.com/latchkey-dev/latchkey/postgres"
 	"github.com/latchkey-dev/latchkey/redis"
 	"github.com/latchkey-dev/latchkey/server"
+	"github.com/latchkey-dev/latchkey/token"
+	"github.com/latchkey-dev/latchkey/token/jwks"
+	"github.com/latchkey-dev/latchkey/token/revocation"
 )
 
 const (
@@ -518,5 +524,120 @@ func TestDatabaseLossAndRecovery(t *testing.T) {
 	// still the current one.
 	if a := r.post(t, "/token", map[string]string{"refreshToken": refresh}, ""); a.status != 200 {
 		t.Errorf("refresh after recovery: %d %s; the failed attempt must have changed nothing", a.status, a.raw)
+	}
+}
+
+// TestReplicasServeOneFeed: revocations made at different replicas appear
+// in the revocation feed of every replica, as the same entries under the
+// same ETag, so a verifier behind a round-robin balancer gets 304s from
+// all three and refuses the revoked tokens whichever replica it asked.
+func TestReplicasServeOneFeed(t *testing.T) {
+	c := newCluster(t, clusterOpts{n: 3})
+	ctx := t.Context()
+	if _, err := c.at(0).svc.CreateUser(ctx, "root", password, latchkey.RoleAdmin); err != nil {
+		t.Fatal(err)
+	}
+	c.register(t, "anna")
+	c.register(t, "john")
+	root, _ := c.at(0).login(t, "root")
+	anna, annaRefresh := c.at(0).login(t, "anna")
+	john, _ := c.at(2).login(t, "john")
+	johnID := c.at(0).do(t, "GET", "/me", nil, john).body["id"].(string)
+
+	if a := c.at(1).post(t, "/logout", map[string]string{"refreshToken": annaRefresh}, ""); a.status != 204 {
+		t.Fatalf("logout at replica 1: %d %s", a.status, a.raw)
+	}
+	if a := c.at(2).do(t, "PATCH", "/admin/users/"+johnID, map[string]any{"role": "admin"}, root); a.status != 200 {
+		t.Fatalf("role change at replica 2: %d %s", a.status, a.raw)
+	}
+
+	type feedDoc struct {
+		Issuer   string           `json:"issuer"`
+		Sessions []map[string]any `json:"sessions"`
+		Users    []map[string]any `json:"users"`
+	}
+	read := func(r *replica, etag string) (int, string, feedDoc) {
+		req, _ := http.NewRequestWithContext(ctx, "GET", r.URL+"/.well-known/revocations", nil)
+		if etag != "" {
+			req.Header.Set("If-None-Match", etag)
+		}
+		resp, err := r.Client().Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var d feedDoc
+		json.NewDecoder(resp.Body).Decode(&d)
+		return resp.StatusCode, resp.Header.Get("ETag"), d
+	}
+	// Each replica rebuilds its feed from the database at most once a
+	// second, so wait until each shows both revocations.
+	etags := make([]string, len(c.replicas))
+	docs := make([]feedDoc, len(c.replicas))
+	for i, r := range c.replicas {
+		deadline := time.Now().Add(5 * time.Second)
+		for {
+			st, etag, d := read(r, "")
+			if st == 200 && len(d.Sessions) == 1 && len(d.Users) == 1 {
+				etags[i], docs[i] = etag, d
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("replica %d's feed after the revocations: %d %+v", i, st, d)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	for i := range c.replicas {
+		if etags[i] != etags[0] || docs[i].Issuer != issuer {
+			t.Errorf("replica %d: ETag %s, issuer %s; replica 0: ETag %s", i, etags[i], docs[i].Issuer, etags[0])
+		}
+		a, _ := json.Marshal(docs[i])
+		b, _ := json.Marshal(docs[0])
+		if !bytes.Equal(a, b) {
+			t.Errorf("replica %d lists %s; replica 0 lists %s", i, a, b)
+		}
+		if st, _, _ := read(c.replicas[i], etags[0]); st != http.StatusNotModified {
+			t.Errorf("replica %d answers replica 0's ETag with %d, want 304", i, st)
+		}
+	}
+	if docs[0].Users[0]["sub"] != johnID {
+		t.Errorf("the user entry is %v, want john (%s)", docs[0].Users[0], johnID)
+	}
+
+	// A verifier behind a round-robin balancer over the three.
+	var next atomic.Int64
+	lb := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		u, _ := url.Parse(c.at(int(next.Add(1))).URL)
+		httputil.NewSingleHostReverseProxy(u).ServeHTTP(w, r)
+	}))
+	defer lb.Close()
+	keys, err := jwks.NewRemote(jwks.Config{URL: lb.URL + "/.well-known/jwks.json"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	feed, err := revocation.New(revocation.Config{URL: lb.URL + "/.well-known/revocations", Issuer: issuer, Poll: 100 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() { feed.Run(fctx); close(done) }()
+	defer func() { cancel(); <-done }()
+	for feed.Version() == 0 || next.Load() < 10 {
+		time.Sleep(20 * time.Millisecond)
+	}
+	if v := feed.Version(); v != 1 {
+		t.Errorf("the follower took %d lists from three replicas serving one feed, want 1 (then only 304s)", v)
+	}
+	v := token.NewVerifier(keys, token.WithIssuer(issuer), token.WithAudience("latchkey"), token.WithRevocations(feed))
+	for name, raw := range map[string]string{"anna's logged-out token": anna, "john's token from before his role change": john} {
+		if _, err := v.Verify(ctx, raw); !errors.Is(err, token.ErrRevoked) {
+			t.Errorf("%s: %v, want ErrRevoked", name, err)
+		}
+	}
+	fresh, _ := c.at(1).login(t, "john")
+	if _, err := v.Verify(ctx, fresh); err != nil {
+		t.Errorf("john's token after the change: %v", err)
 	}
 }
