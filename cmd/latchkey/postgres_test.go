@@ -149,3 +149,77 @@ func TestServeRefusesBadSettings(t *testing.T) {
 		})
 	}
 }
+
+// TestServeRedisAtStart: Redis that does not answer is an outage, and the
+// server starts on the in-process throttle with one warning and no dial
+// errors from go-redis at info level; Redis that answers with an error is
+// a configuration mistake, and the start stops with exit 2.
+func TestServeRedisAtStart(t *testing.T) {
+	t.Run("unreachable", func(t *testing.T) {
+		var stderr syncBuffer
+		vars := map[string]string{
+			"LATCHKEY_ADDR": "127.0.0.1:0", "LATCHKEY_DATABASE_URL": "sqlite:" + t.TempDir() + "/a.db",
+			"LATCHKEY_REDIS_URL": "redis://" + freePort(t) + "/0", "LATCHKEY_PASSWORD_HASH": "m=7168,t=5,p=1",
+		}
+		addrs := make(chan map[string]string, 1)
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error, 1)
+		go func() {
+			done <- runEnv(ctx, []string{"latchkey", "serve"}, env{getenv: func(k string) string { return vars[k] },
+				stdin: strings.NewReader(""), stdout: io.Discard, stderr: &stderr, ready: func(a map[string]string) { addrs <- a }})
+		}()
+		var base string
+		select {
+		case a := <-addrs:
+			base = "http://" + a["auth"]
+		case err := <-done:
+			t.Fatalf("serve with Redis down did not start: %v\n%s", err, stderr.String())
+		case <-time.After(30 * time.Second):
+			t.Fatal("serve did not start")
+		}
+		call(t, "POST", base+"/register", "", map[string]string{"username": "redisless", "password": "password123x"})
+		for range 3 {
+			start := time.Now()
+			if st, _ := call(t, "POST", base+"/login", "", map[string]string{"username": "redisless", "password": "wrong password"}); st != 401 {
+				t.Errorf("login with Redis down: %d, want 401", st)
+			}
+			if d := time.Since(start); d > 2*time.Second {
+				t.Errorf("a login with Redis down took %s", d)
+			}
+		}
+		cancel()
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+		log := stderr.String()
+		warnings := 0
+		for _, l := range strings.Split(log, "\n") {
+			if strings.Contains(l, "level=WARN") && strings.Contains(l, "Redis") {
+				warnings++
+			}
+		}
+		if warnings != 1 || !strings.Contains(log, "Redis unavailable") {
+			t.Errorf("%d warnings about Redis, want the limiter's one:\n%s", warnings, log)
+		}
+		if strings.Contains(log, "component=go-redis") {
+			t.Errorf("go-redis logs at info level:\n%s", log)
+		}
+	})
+	t.Run("answers with an error", func(t *testing.T) {
+		base := os.Getenv("LATCHKEY_TEST_REDIS_URL")
+		if base == "" {
+			t.Skipf("LATCHKEY_TEST_REDIS_URL not set")
+		}
+		u, err := url.Parse(base)
+		if err != nil {
+			t.Fatal(err)
+		}
+		u.Path = "/9999" // no Redis has this database
+		vars := map[string]string{"LATCHKEY_ADDR": "127.0.0.1:0", "LATCHKEY_DATABASE_URL": "sqlite:" + t.TempDir() + "/a.db", "LATCHKEY_REDIS_URL": u.String()}
+		err = run(t.Context(), []string{"latchkey", "serve"}, func(k string) string { return vars[k] }, func() []string { return nil }, strings.NewReader(""), io.Discard, io.Discard)
+		var ee *exitError
+		if !errors.As(err, &ee) || ee.code != 2 || !strings.Contains(err.Error(), "LATCHKEY_REDIS_URL") {
+			t.Errorf("Redis refusing the database index: %v; want exit 2 naming LATCHKEY_REDIS_URL", err)
+		}
+	})
+}

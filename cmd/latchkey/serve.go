@@ -11,6 +11,8 @@ import (
 	"sync"
 	"time"
 
+	goredis "github.com/redis/go-redis/v9"
+
 	"github.com/latchkey-dev/latchkey"
 	"github.com/latchkey-dev/latchkey/postgres"
 	"github.com/latchkey-dev/latchkey/redis"
@@ -81,6 +83,7 @@ func newAuth(ctx context.Context, cfg *config, logger *slog.Logger) (*authServer
 	if cfg.AdminUsername != "" {
 		created, err := svc.EnsureUser(ctx, cfg.AdminUsername, cfg.AdminPassword, latchkey.RoleAdmin)
 		if err != nil {
+			closeLimiter()
 			store.Close()
 			return nil, fmt.Errorf("create admin %s: %w", cfg.AdminUsername, err)
 		}
@@ -92,6 +95,7 @@ func newAuth(ctx context.Context, cfg *config, logger *slog.Logger) (*authServer
 		TrustedProxies: cfg.TrustedProxies, Metrics: cfg.metrics,
 		BooksURL: cfg.BooksURL, CORSOrigins: cfg.CORSOrigins, CookieSecure: cfg.CookieSecure, RefreshIdleTTL: cfg.RefreshIdleTTL})
 	if err != nil {
+		closeLimiter()
 		store.Close()
 		return nil, err
 	}
@@ -131,11 +135,13 @@ const (
 	auditFlush = 250 * time.Millisecond
 )
 
-// newRedisLimiter connects the shared login throttle. Redis unreachable
-// at start is not fatal: login throttling falls back to each replica's
-// memory with one warning, as it does when Redis goes away later, so that
-// a cache outage never stops the auth service from starting. A URL that
-// cannot be parsed is a configuration error.
+// newRedisLimiter connects the shared login throttle. Redis that answers
+// with an error (a wrong password, a database index it does not have) is
+// a configuration mistake that no wait will mend: the start stops. Redis
+// that does not answer at all is an outage, and an outage of the cache
+// must not keep the auth service down: the limiter starts on its
+// in-process fallback, with its one warning, as when Redis goes away
+// later, and uses Redis once it answers (docs/decisions.md).
 func newRedisLimiter(ctx context.Context, url string, logger *slog.Logger) (*redis.Limiter, error) {
 	lim, err := redis.New(redis.Config{URL: url, Logger: logger})
 	if err != nil {
@@ -143,8 +149,16 @@ func newRedisLimiter(ctx context.Context, url string, logger *slog.Logger) (*red
 	}
 	pctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
-	if err := lim.Ping(pctx); err != nil {
-		logger.Warn("Redis does not answer at start; login throttling is per replica until it does", "err", err)
+	err = lim.Ping(pctx)
+	if _, answered := errors.AsType[goredis.Error](err); answered {
+		lim.Close()
+		return nil, usageErr("LATCHKEY_REDIS_URL: %v", err)
+	}
+	if err != nil {
+		// A call that fails is what switches the limiter to its fallback
+		// (and logs its warning); Reset of a key nobody uses is one that
+		// counts nothing, so no login pays for finding Redis down.
+		lim.Reset(ctx, "startup probe")
 	}
 	return lim, nil
 }
