@@ -85,7 +85,7 @@ var layoutRules = []layoutRule{
 	},
 	{
 		name: "postgres builds on the domain with pgx, and no other backend",
-		pkg:  mod + "/postgres", ours: []string{mod, mod + "/token"}, http: true, sql: true,
+		pkg:  mod + "/postgres", ours: []string{mod, mod + "/token", mod + "/internal/pgdb"}, http: true, sql: true,
 		drivers: []string{"github.com/jackc/"}, must: mod, optional: true,
 	},
 	{

@@ -150,7 +150,7 @@ func (m *migrator) applyOne(ctx context.Context, schema string, mg migration) er
 	}
 	defer tx.Rollback(ctx) // after Commit, a no-op
 
-	if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, lockKey(m.table, schema)); err != nil {
+	if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, MigrationLockKey(m.table, schema)); err != nil {
 		return fmt.Errorf("lock: %w", err)
 	}
 	// Under the lock, nobody else creates the schema or the table; look
@@ -199,14 +199,14 @@ func (m *migrator) applyOne(ctx context.Context, schema string, mg migration) er
 	return tx.Commit(ctx)
 }
 
-// lockKey is the advisory lock that migrations recorded in table of
+// MigrationLockKey is the advisory lock that migrations recorded in table of
 // schema take: a hash of a Latchkey-specific prefix, the table and the
 // schema, so that it neither collides with other applications' locks in
 // practice nor serializes stores in different schemas or with different
 // tables. For "schema_migrations" it is the key postgres/ has always used,
 // so that the auth store can move onto this package without a release in
 // which old and new replicas migrate under different locks.
-func lockKey(table, schema string) int64 {
+func MigrationLockKey(table, schema string) int64 {
 	h := fnv.New64a()
 	h.Write([]byte("latchkey " + table + "\x00" + schema))
 	return int64(h.Sum64())

@@ -416,14 +416,31 @@ func TestLockKey(t *testing.T) {
 	for _, schema := range []string{"public", "Latchkey Auth"} {
 		h := fnv.New64a()
 		h.Write([]byte("latchkey schema_migrations\x00" + schema))
-		if got, want := lockKey("schema_migrations", schema), int64(h.Sum64()); got != want {
-			t.Errorf("lockKey(schema_migrations, %q) = %d, want postgres/'s %d", schema, got, want)
+		if got, want := MigrationLockKey("schema_migrations", schema), int64(h.Sum64()); got != want {
+			t.Errorf("MigrationLockKey(schema_migrations, %q) = %d, want postgres/'s %d", schema, got, want)
 		}
 	}
-	if lockKey("schema_migrations", "public") == lockKey("books_schema_migrations", "public") {
+	if MigrationLockKey("schema_migrations", "public") == MigrationLockKey("books_schema_migrations", "public") {
 		t.Error("two tables in one schema share a lock key")
 	}
-	if lockKey("schema_migrations", "a") == lockKey("schema_migrations", "b") {
+	if MigrationLockKey("schema_migrations", "a") == MigrationLockKey("schema_migrations", "b") {
 		t.Error("two schemas share a lock key")
+	}
+}
+
+// TestReadMigrations: versions come from the number, not from the order
+// of the names.
+func TestReadMigrations(t *testing.T) {
+	sql := &fstest.MapFile{Data: []byte("SELECT 1;")}
+	ms, err := readMigrations(fstest.MapFS{"0010_b.sql": sql, "0002_a.sql": sql, "0001_z.sql": sql})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []int
+	for _, m := range ms {
+		got = append(got, m.version)
+	}
+	if fmt.Sprint(got) != "[1 2 10]" {
+		t.Errorf("versions = %v, want [1 2 10]", got)
 	}
 }
