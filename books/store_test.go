@@ -2,13 +2,9 @@ package books_test
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"net/http"
 	"net/http/httptest"
-	"net/url"
-	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -19,6 +15,7 @@ import (
 
 	"github.com/latchkey-dev/latchkey/books"
 	"github.com/latchkey-dev/latchkey/books/bookstest"
+	"github.com/latchkey-dev/latchkey/internal/pgdb/pgdbtest"
 	"github.com/latchkey-dev/latchkey/token"
 )
 
@@ -47,9 +44,9 @@ func TestSQLiteStore(t *testing.T) {
 // TestPostgresStore runs the conformance suite, each subtest in a schema
 // of its own.
 func TestPostgresStore(t *testing.T) {
-	pgURL(t) // skip once, not in every subtest
+	pgdbtest.URL(t) // skip once, not in every subtest
 	bookstest.Run(t, func(t *testing.T) bookstest.OpenFunc {
-		cfg := books.PostgresConfig{URL: pgURL(t), Schema: newPGSchema(t)}
+		cfg := books.PostgresConfig{URL: pgdbtest.URL(t), Schema: pgdbtest.Schema(t)}
 		return func(t *testing.T) books.Store { return mustOpenPostgres(t, cfg) }
 	})
 }
@@ -74,97 +71,15 @@ func mustOpenPostgres(tb testing.TB, cfg books.PostgresConfig) *books.PostgresSt
 	return s
 }
 
-// pgURL returns the URL of the PostgreSQL server tests may use, or skips.
-func pgURL(tb testing.TB) string {
-	tb.Helper()
-	u := os.Getenv("LATCHKEY_TEST_POSTGRES_URL")
-	if u == "" {
-		tb.Skipf("LATCHKEY_TEST_POSTGRES_URL not set")
-	}
-	return u
-}
-
-// pgName returns prefix followed by random hex: an identifier no other
-// test run uses.
-func pgName(prefix string) string {
-	b := make([]byte, 8)
-	rand.Read(b)
-	return prefix + hex.EncodeToString(b)
-}
-
-// pgWith returns rawURL with the query parameters key, value, ... set.
-func pgWith(tb testing.TB, rawURL string, kv ...string) string {
-	tb.Helper()
-	u, err := url.Parse(rawURL)
-	if err != nil {
-		tb.Fatalf("LATCHKEY_TEST_POSTGRES_URL must be a URL: %v", err)
-	}
-	q := u.Query()
-	for i := 0; i+1 < len(kv); i += 2 {
-		q.Set(kv[i], kv[i+1])
-	}
-	u.RawQuery = q.Encode()
-	return u.String()
-}
-
-// pgAdmin returns a connection of its own to the database at rawURL,
-// closed when the test ends.
-func pgAdmin(tb testing.TB, rawURL string) *pgx.Conn {
-	tb.Helper()
-	conn, err := pgx.Connect(tb.Context(), pgWith(tb, rawURL, "application_name", "latchkey_test_admin"))
-	if err != nil {
-		tb.Fatalf("connect: %v", err)
-	}
-	tb.Cleanup(func() { conn.Close(context.Background()) })
-	return conn
-}
-
-// newPGSchema returns the name of a schema no other test uses, not yet
-// created, and drops it with everything in it when the test ends.
-func newPGSchema(tb testing.TB) string {
-	tb.Helper()
-	schema := pgName("books_test_")
-	admin := pgAdmin(tb, pgURL(tb))
-	tb.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		if _, err := admin.Exec(ctx, `DROP SCHEMA IF EXISTS `+pgx.Identifier{schema}.Sanitize()+` CASCADE`); err != nil {
-			tb.Errorf("drop schema %s: %v", schema, err)
-		}
-	})
-	return schema
-}
-
 // newCreatedPGSchema is newPGSchema, created: a URL's search_path must
 // name a schema that exists.
 func newCreatedPGSchema(tb testing.TB) string {
 	tb.Helper()
-	schema := newPGSchema(tb)
-	if _, err := pgAdmin(tb, pgURL(tb)).Exec(tb.Context(), `CREATE SCHEMA `+pgx.Identifier{schema}.Sanitize()); err != nil {
+	schema := pgdbtest.Schema(tb)
+	if _, err := pgdbtest.Admin(tb, pgdbtest.URL(tb)).Exec(tb.Context(), `CREATE SCHEMA `+pgx.Identifier{schema}.Sanitize()); err != nil {
 		tb.Fatalf("create schema: %v", err)
 	}
 	return schema
-}
-
-// newPGDatabase creates a database of its own for a test that changes
-// database-wide settings or refuses connections, and returns its name and
-// URL. It is dropped, with its connections, when the test ends.
-func newPGDatabase(tb testing.TB) (name, url string) {
-	tb.Helper()
-	base := pgURL(tb)
-	admin := pgAdmin(tb, base)
-	name = pgName("books_test_")
-	if _, err := admin.Exec(tb.Context(), `CREATE DATABASE `+name); err != nil {
-		tb.Fatalf("create database: %v", err)
-	}
-	tb.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		if _, err := admin.Exec(ctx, `DROP DATABASE `+name+` WITH (FORCE)`); err != nil {
-			tb.Errorf("drop database %s: %v", name, err)
-		}
-	})
-	return name, pgWith(tb, base, "dbname", name)
 }
 
 // pgSessions counts the server sessions named app.
@@ -189,19 +104,6 @@ func pgTerminate(tb testing.TB, admin *pgx.Conn, app string) int {
 	return n
 }
 
-// eventually calls f until it returns nil or the timeout passes, and
-// returns the last error.
-func eventually(timeout time.Duration, f func() error) error {
-	deadline := time.Now().Add(timeout)
-	for {
-		err := f()
-		if err == nil || time.Now().After(deadline) {
-			return err
-		}
-		time.Sleep(25 * time.Millisecond)
-	}
-}
-
 // TestCreateArticleUsesNow: CreatedAt is the store's clock, read once, in
 // UTC, truncated to the second, on each backend.
 func TestCreateArticleUsesNow(t *testing.T) {
@@ -216,7 +118,7 @@ func TestCreateArticleUsesNow(t *testing.T) {
 			return s
 		}},
 		{"postgres", func(t *testing.T) books.Store {
-			s := mustOpenPostgres(t, books.PostgresConfig{URL: pgURL(t), Schema: newPGSchema(t)})
+			s := mustOpenPostgres(t, books.PostgresConfig{URL: pgdbtest.URL(t), Schema: pgdbtest.Schema(t)})
 			s.Now = func() time.Time { return now }
 			return s
 		}},
@@ -253,10 +155,10 @@ func TestOpen(t *testing.T) {
 		{"plain path", func(*testing.T) string { return filepath.Join(dir, "b.db") }, false, ""},
 		{"memory", func(*testing.T) string { return ":memory:" }, false, ""},
 		{"postgres://", func(t *testing.T) string {
-			return pgWith(t, pgURL(t), "search_path", newCreatedPGSchema(t))
+			return pgdbtest.WithParams(t, pgdbtest.URL(t), "search_path", newCreatedPGSchema(t))
 		}, true, ""},
 		{"postgresql://", func(t *testing.T) string {
-			return strings.Replace(pgWith(t, pgURL(t), "search_path", newCreatedPGSchema(t)), "postgres://", "postgresql://", 1)
+			return strings.Replace(pgdbtest.WithParams(t, pgdbtest.URL(t), "search_path", newCreatedPGSchema(t)), "postgres://", "postgresql://", 1)
 		}, true, ""},
 		{"empty", func(*testing.T) string { return "" }, false, "empty path"},
 		{"sqlite: without a path", func(*testing.T) string { return "sqlite:" }, false, "empty path"},
@@ -338,12 +240,12 @@ func checkOpaque500(tb testing.TB, what string, status int, body string) {
 // once the burst is over the pool gives the idle ones back.
 func TestPostgresPoolStaysBounded(t *testing.T) {
 	const bound = 4
-	app := pgName("books_test_app_")
+	app := pgdbtest.Name("books_test_app_")
 	s := mustOpenPostgres(t, books.PostgresConfig{
-		URL: pgWith(t, pgURL(t), "application_name", app), Schema: newPGSchema(t),
+		URL: pgdbtest.WithParams(t, pgdbtest.URL(t), "application_name", app), Schema: pgdbtest.Schema(t),
 		MaxConns: bound, MinConns: 1, MaxConnIdleTime: 500 * time.Millisecond, HealthCheckPeriod: 100 * time.Millisecond,
 	})
-	admin := pgAdmin(t, pgURL(t))
+	admin := pgdbtest.Admin(t, pgdbtest.URL(t))
 	h := newHandler(t, s)
 	requests := []struct{ method, path, body string }{
 		{"GET", "/books", ""},
@@ -353,7 +255,7 @@ func TestPostgresPoolStaysBounded(t *testing.T) {
 	}
 	// The server's view, polled while the burst runs, on a connection of
 	// the poller's own (a *pgx.Conn serves one caller at a time).
-	poller := pgAdmin(t, pgURL(t))
+	poller := pgdbtest.Admin(t, pgdbtest.URL(t))
 	var peak int
 	var pollErr error
 	stopPoll, polled := make(chan struct{}), make(chan struct{})
@@ -407,7 +309,7 @@ func TestPostgresPoolStaysBounded(t *testing.T) {
 	if list, err := s.ListBooks(t.Context()); err != nil || len(list) != clients*10/len(requests) {
 		t.Errorf("%d books (%v), want one per POST /books", len(list), err)
 	}
-	err := eventually(10*time.Second, func() error {
+	err := pgdbtest.Eventually(10*time.Second, func() error {
 		if n := pgSessions(t, admin, app); n > 1 {
 			return errors.New("idle connections still open after the burst")
 		}
@@ -425,9 +327,9 @@ func TestPostgresPoolStaysBounded(t *testing.T) {
 // while the database is gone, and the same handler serves again once it is
 // back, without being reopened.
 func TestPostgresConnectionLost(t *testing.T) {
-	name, dbURL := newPGDatabase(t)
-	app := pgName("books_test_app_")
-	s := mustOpenPostgres(t, books.PostgresConfig{URL: pgWith(t, dbURL, "application_name", app), MaxConns: 4})
+	name, dbURL := pgdbtest.Database(t)
+	app := pgdbtest.Name("books_test_app_")
+	s := mustOpenPostgres(t, books.PostgresConfig{URL: pgdbtest.WithParams(t, dbURL, "application_name", app), MaxConns: 4})
 	if err := s.SeedDemo(t.Context()); err != nil {
 		t.Fatal(err)
 	}
@@ -438,7 +340,7 @@ func TestPostgresConnectionLost(t *testing.T) {
 
 	// Hold book 1's row lock, so that a PUT is in flight on the server
 	// when its connection dies.
-	locker := pgAdmin(t, dbURL)
+	locker := pgdbtest.Admin(t, dbURL)
 	lock, err := locker.Begin(t.Context())
 	if err != nil {
 		t.Fatal(err)
@@ -456,8 +358,8 @@ func TestPostgresConnectionLost(t *testing.T) {
 		status, body := serve(h, "PUT", "/books/1", `{"author":"Changed","pages":1,"title":"Changed","year":1}`)
 		inFlight <- answer{status, body}
 	}()
-	admin := pgAdmin(t, pgURL(t))
-	err = eventually(10*time.Second, func() error {
+	admin := pgdbtest.Admin(t, pgdbtest.URL(t))
+	err = pgdbtest.Eventually(10*time.Second, func() error {
 		var waiting bool
 		if err := admin.QueryRow(t.Context(), `SELECT EXISTS (SELECT 1 FROM pg_stat_activity
 			WHERE application_name = $1 AND wait_event_type = 'Lock')`, app).Scan(&waiting); err != nil {
@@ -502,7 +404,7 @@ func TestPostgresConnectionLost(t *testing.T) {
 	if _, err := admin.Exec(t.Context(), `ALTER DATABASE `+name+` ALLOW_CONNECTIONS true`); err != nil {
 		t.Fatal(err)
 	}
-	err = eventually(10*time.Second, func() error {
+	err = pgdbtest.Eventually(10*time.Second, func() error {
 		if status, body := serve(h, "GET", "/readyz", ""); status != http.StatusOK {
 			return errors.New(body)
 		}
@@ -525,16 +427,16 @@ func TestPostgresConnectionLost(t *testing.T) {
 // writable again writes succeed at once: the connections opened read-only
 // leave the pool.
 func TestPostgresReadOnly(t *testing.T) {
-	name, dbURL := newPGDatabase(t)
-	app := pgName("books_test_app_")
-	s := mustOpenPostgres(t, books.PostgresConfig{URL: pgWith(t, dbURL, "application_name", app), MaxConns: 4})
+	name, dbURL := pgdbtest.Database(t)
+	app := pgdbtest.Name("books_test_app_")
+	s := mustOpenPostgres(t, books.PostgresConfig{URL: pgdbtest.WithParams(t, dbURL, "application_name", app), MaxConns: 4})
 	h := newHandler(t, s)
-	admin := pgAdmin(t, pgURL(t))
+	admin := pgdbtest.Admin(t, pgdbtest.URL(t))
 	if _, err := admin.Exec(t.Context(), `ALTER DATABASE `+name+` SET default_transaction_read_only = on`); err != nil {
 		t.Fatal(err)
 	}
 	pgTerminate(t, admin, app) // new sessions start read-only
-	err := eventually(10*time.Second, func() error {
+	err := pgdbtest.Eventually(10*time.Second, func() error {
 		if status, _ := serve(h, "GET", "/readyz", ""); status != http.StatusServiceUnavailable {
 			return errors.New("/readyz is not 503 on a read-only database")
 		}
@@ -556,7 +458,7 @@ func TestPostgresReadOnly(t *testing.T) {
 	// connections once it sees the database writable... or the first write
 	// does; either way within a second, at most one write failing.
 	failures := 0
-	err = eventually(time.Second, func() error {
+	err = pgdbtest.Eventually(time.Second, func() error {
 		if status, body := serve(h, "POST", "/books", testBook); status != http.StatusCreated {
 			failures++
 			return errors.New(body)
@@ -582,9 +484,9 @@ func TestPostgresReadOnly(t *testing.T) {
 // TestPostgresSchemaTooNew: a schema a newer build migrated is refused
 // with ErrSchemaTooNew, naming the versions, before anything is written.
 func TestPostgresSchemaTooNew(t *testing.T) {
-	cfg := books.PostgresConfig{URL: pgURL(t), Schema: newPGSchema(t)}
+	cfg := books.PostgresConfig{URL: pgdbtest.URL(t), Schema: pgdbtest.Schema(t)}
 	mustOpenPostgres(t, cfg).Close()
-	admin := pgAdmin(t, pgURL(t))
+	admin := pgdbtest.Admin(t, pgdbtest.URL(t))
 	if _, err := admin.Exec(t.Context(), `INSERT INTO `+pgx.Identifier{cfg.Schema, "books_schema_migrations"}.Sanitize()+
 		` (version, name) VALUES (99, '0099_from_the_future.sql')`); err != nil {
 		t.Fatal(err)
@@ -604,8 +506,8 @@ func TestPostgresSchemaTooNew(t *testing.T) {
 // records apart, so that the auth store's (here at a version the books
 // store has never had) neither stop it nor are touched.
 func TestPostgresBesideTheAuthStore(t *testing.T) {
-	schema := newPGSchema(t)
-	admin := pgAdmin(t, pgURL(t))
+	schema := pgdbtest.Schema(t)
+	admin := pgdbtest.Admin(t, pgdbtest.URL(t))
 	for _, q := range []string{
 		`CREATE SCHEMA ` + pgx.Identifier{schema}.Sanitize(),
 		`CREATE TABLE ` + pgx.Identifier{schema, "schema_migrations"}.Sanitize() + ` (version integer PRIMARY KEY, name text NOT NULL)`,
@@ -615,7 +517,7 @@ func TestPostgresBesideTheAuthStore(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	s := mustOpenPostgres(t, books.PostgresConfig{URL: pgURL(t), Schema: schema})
+	s := mustOpenPostgres(t, books.PostgresConfig{URL: pgdbtest.URL(t), Schema: schema})
 	if _, err := s.CreateBook(t.Context(), books.Book{Author: "A", Title: "T", Pages: 1}); err != nil {
 		t.Fatalf("CreateBook beside the auth store's tables: %v", err)
 	}

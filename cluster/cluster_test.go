@@ -8,8 +8,6 @@ package cluster_test
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"io"
@@ -28,6 +26,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/latchkey-dev/latchkey"
+	"github.com/latchkey-dev/latchkey/internal/pgdb/pgdbtest"
 	"github.com/latchkey-dev/latchkey/latchkeytest"
 	"github.com/latchkey-dev/latchkey/postgres"
 	"github.com/latchkey-dev/latchkey/redis"
@@ -63,21 +62,6 @@ type clusterOpts struct {
 	dbURL    string // default LATCHKEY_TEST_POSTGRES_URL
 }
 
-func randomName(prefix string) string {
-	b := make([]byte, 6)
-	rand.Read(b)
-	return prefix + hex.EncodeToString(b)
-}
-
-func postgresURL(t *testing.T) string {
-	t.Helper()
-	u := os.Getenv("LATCHKEY_TEST_POSTGRES_URL")
-	if u == "" {
-		t.Skipf("LATCHKEY_TEST_POSTGRES_URL not set")
-	}
-	return u
-}
-
 func redisURL(t *testing.T) string {
 	t.Helper()
 	u := os.Getenv("LATCHKEY_TEST_REDIS_URL")
@@ -91,8 +75,8 @@ func redisURL(t *testing.T) string {
 // own, dropped when the test ends.
 func newCluster(t *testing.T, o clusterOpts) *cluster {
 	t.Helper()
-	base := postgresURL(t)
-	c := &cluster{dbURL: o.dbURL, schema: randomName("latchkey_cluster_")}
+	base := pgdbtest.URL(t)
+	c := &cluster{dbURL: o.dbURL, schema: pgdbtest.Name("latchkey_cluster_")}
 	if c.dbURL == "" {
 		c.dbURL = base
 	}
@@ -109,7 +93,7 @@ func newCluster(t *testing.T, o clusterOpts) *cluster {
 			t.Errorf("drop schema: %v", err)
 		}
 	})
-	prefix := randomName("latchkey-cluster-") + ":"
+	prefix := pgdbtest.Name("latchkey-cluster-") + ":"
 	c.replicas = make([]*replica, o.n)
 	errs := make([]error, o.n)
 	var wg sync.WaitGroup
@@ -474,7 +458,7 @@ func (r *tcpRelay) start(t *testing.T) {
 // the replica recovers by itself, without a restart, and nothing was
 // half-written.
 func TestDatabaseLossAndRecovery(t *testing.T) {
-	base := postgresURL(t)
+	base := pgdbtest.URL(t)
 	u, err := url.Parse(base)
 	if err != nil {
 		t.Fatal(err)

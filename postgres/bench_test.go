@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/latchkey-dev/latchkey"
+	"github.com/latchkey-dev/latchkey/internal/pgdb/pgdbtest"
 	"github.com/latchkey-dev/latchkey/sqlite"
 )
 
@@ -29,7 +30,7 @@ import (
 // Sequential cases report p50 and p99 latency besides the mean; parallel
 // ones run 8 goroutines per CPU, each rotating a session of its own.
 func BenchmarkStores(b *testing.B) {
-	url := testURL(b)
+	url := pgdbtest.URL(b)
 	seeded := 1_000_000
 	if v := os.Getenv("LATCHKEY_BENCH_SESSIONS"); v != "" {
 		n, err := strconv.Atoi(v)
@@ -59,9 +60,9 @@ func BenchmarkStores(b *testing.B) {
 	backends = append(backends, backend{name: "postgres", store: empty, pg: empty})
 
 	if seeded > 0 {
-		schema := newTestSchema(b)
+		schema := pgdbtest.Schema(b)
 		big := mustOpen(b, Config{URL: url, Schema: schema})
-		admin := newAdminConn(b, url)
+		admin := pgdbtest.Admin(b, url)
 		began := time.Now()
 		seed(b, admin, schema, seedSpec{users: max(seeded/10, 1), sessions: seeded})
 		var size string

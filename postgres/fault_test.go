@@ -13,55 +13,8 @@ import (
 
 	"github.com/latchkey-dev/latchkey"
 	"github.com/latchkey-dev/latchkey/internal/pgdb"
+	"github.com/latchkey-dev/latchkey/internal/pgdb/pgdbtest"
 )
-
-// newTestDatabase creates a database of its own for a test that changes
-// database-wide settings, and returns its URL. The database is dropped,
-// its connections with it, when the test ends.
-func newTestDatabase(tb testing.TB) (name, url string) {
-	tb.Helper()
-	base := testURL(tb)
-	admin := newAdminConn(tb, base)
-	name = randomName("latchkey_test_")
-	if _, err := admin.Exec(tb.Context(), `CREATE DATABASE `+name); err != nil {
-		tb.Fatalf("create database: %v", err)
-	}
-	tb.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		if _, err := admin.Exec(ctx, `DROP DATABASE `+name+` WITH (FORCE)`); err != nil {
-			tb.Errorf("drop database %s: %v", name, err)
-		}
-	})
-	return name, withParams(tb, base, "dbname", name)
-}
-
-// terminate ends the server sessions that match where (a condition on
-// pg_stat_activity) and returns how many it ended.
-func terminate(tb testing.TB, admin *pgx.Conn, where string, args ...any) int {
-	tb.Helper()
-	var n int
-	err := admin.QueryRow(tb.Context(), `
-		SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
-		WHERE pid <> pg_backend_pid() AND `+where, args...).Scan(&n)
-	if err != nil {
-		tb.Fatalf("terminate: %v", err)
-	}
-	return n
-}
-
-// eventually calls f until it returns nil or the timeout passes, and
-// returns the last error.
-func eventually(timeout time.Duration, f func() error) error {
-	deadline := time.Now().Add(timeout)
-	for {
-		err := f()
-		if err == nil || time.Now().After(deadline) {
-			return err
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}
 
 // checkNotDomainError fails if err, from a broken connection, poses as an
 // answer: nil, ErrNotFound or ErrConflict.
@@ -80,10 +33,10 @@ func checkNotDomainError(tb testing.TB, what string, err error) {
 // changes nothing), and the same Store rotates the token once the server
 // takes connections again, without being reopened.
 func TestConnectionLostMidRotation(t *testing.T) {
-	base := testURL(t)
-	app := randomName("latchkey_test_app_")
-	schema := newTestSchema(t)
-	s := mustOpen(t, Config{URL: withParams(t, base, "application_name", app), Schema: schema, MaxConns: 4})
+	base := pgdbtest.URL(t)
+	app := pgdbtest.Name("latchkey_test_app_")
+	schema := pgdbtest.Schema(t)
+	s := mustOpen(t, Config{URL: pgdbtest.WithParams(t, base, "application_name", app), Schema: schema, MaxConns: 4})
 	ctx := t.Context()
 	if err := s.CreateUser(ctx, &latchkey.User{ID: "u1", Username: "alice", Role: latchkey.RoleMember, PasswordHash: "h", CreatedAt: t0}); err != nil {
 		t.Fatal(err)
@@ -96,7 +49,7 @@ func TestConnectionLostMidRotation(t *testing.T) {
 
 	// Hold the session's row lock from another connection, so that the
 	// rotation is in flight on the server when its connection dies.
-	admin := newAdminConn(t, base)
+	admin := pgdbtest.Admin(t, base)
 	lock, err := admin.Begin(ctx)
 	if err != nil {
 		t.Fatal(err)
@@ -110,8 +63,8 @@ func TestConnectionLostMidRotation(t *testing.T) {
 
 	// The killer needs a connection of its own: admin is inside the lock's
 	// transaction.
-	killer := newAdminConn(t, base)
-	err = eventually(10*time.Second, func() error {
+	killer := pgdbtest.Admin(t, base)
+	err = pgdbtest.Eventually(10*time.Second, func() error {
 		var waiting bool
 		err := killer.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_stat_activity
 			WHERE application_name = $1 AND wait_event_type = 'Lock')`, app).Scan(&waiting)
@@ -123,7 +76,7 @@ func TestConnectionLostMidRotation(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if n := terminate(t, killer, `application_name = $1`, app); n == 0 {
+	if n := pgdbtest.Terminate(t, killer, `application_name = $1`, app); n == 0 {
 		t.Fatal("no server session of the store to terminate")
 	}
 
@@ -153,7 +106,7 @@ func TestConnectionLostMidRotation(t *testing.T) {
 	// The same Store recovers by itself. Connections the pool still holds
 	// may fail a call each; a failure must never pass for an answer.
 	var failures int
-	err = eventually(10*time.Second, func() error {
+	err = pgdbtest.Eventually(10*time.Second, func() error {
 		err := s.RotateRefreshToken(ctx, r)
 		if err != nil {
 			failures++
@@ -175,17 +128,17 @@ func TestConnectionLostMidRotation(t *testing.T) {
 // (the readiness check) and every call fail with an error; when it takes
 // them again, the same Store works without being reopened.
 func TestDatabaseUnavailable(t *testing.T) {
-	name, url := newTestDatabase(t)
+	name, url := pgdbtest.Database(t)
 	s := mustOpen(t, Config{URL: url, MaxConns: 4})
 	ctx := t.Context()
 	if err := s.Ping(ctx); err != nil {
 		t.Fatalf("Ping: %v", err)
 	}
-	admin := newAdminConn(t, testURL(t))
+	admin := pgdbtest.Admin(t, pgdbtest.URL(t))
 	if _, err := admin.Exec(ctx, `ALTER DATABASE `+name+` ALLOW_CONNECTIONS false`); err != nil {
 		t.Fatal(err)
 	}
-	terminate(t, admin, `datname = $1`, name)
+	pgdbtest.Terminate(t, admin, `datname = $1`, name)
 
 	for i := range 3 {
 		ctx, cancel := context.WithTimeout(ctx, 15*time.Second)
@@ -201,7 +154,7 @@ func TestDatabaseUnavailable(t *testing.T) {
 	if _, err := admin.Exec(ctx, `ALTER DATABASE `+name+` ALLOW_CONNECTIONS true`); err != nil {
 		t.Fatal(err)
 	}
-	if err := eventually(10*time.Second, func() error { return s.Ping(ctx) }); err != nil {
+	if err := pgdbtest.Eventually(10*time.Second, func() error { return s.Ping(ctx) }); err != nil {
 		t.Fatalf("Ping after the database is back: %v", err)
 	}
 	if err := s.CreateUser(ctx, &latchkey.User{ID: "u1", Username: "alice", Role: latchkey.RoleMember, PasswordHash: "h", CreatedAt: t0}); err != nil {
@@ -215,10 +168,10 @@ func TestDatabaseUnavailable(t *testing.T) {
 // writes until they age out.
 func TestReadOnlyDatabase(t *testing.T) {
 	const maxConns = 4
-	name, url := newTestDatabase(t)
+	name, url := pgdbtest.Database(t)
 	s := mustOpen(t, Config{URL: url, MaxConns: maxConns})
 	ctx := t.Context()
-	admin := newAdminConn(t, testURL(t))
+	admin := pgdbtest.Admin(t, pgdbtest.URL(t))
 	user := func(i int) *latchkey.User {
 		return &latchkey.User{ID: fmt.Sprint("u", i), Username: fmt.Sprint("user", i), Role: latchkey.RoleMember, PasswordHash: "h", CreatedAt: t0}
 	}
@@ -229,9 +182,9 @@ func TestReadOnlyDatabase(t *testing.T) {
 	if _, err := admin.Exec(ctx, `ALTER DATABASE `+name+` SET default_transaction_read_only = on`); err != nil {
 		t.Fatal(err)
 	}
-	terminate(t, admin, `datname = $1`, name) // new sessions start read-only
+	pgdbtest.Terminate(t, admin, `datname = $1`, name) // new sessions start read-only
 
-	err := eventually(10*time.Second, func() error {
+	err := pgdbtest.Eventually(10*time.Second, func() error {
 		if err := s.Ping(ctx); !errors.Is(err, ErrReadOnly) {
 			return fmt.Errorf("Ping error = %v, want ErrReadOnly", err)
 		}
@@ -272,7 +225,7 @@ func TestReadOnlyDatabase(t *testing.T) {
 	// read-only ones by itself. The first write fails on one of them, and
 	// makes the Store drop them all.
 	i, failures := 2, 0
-	err = eventually(5*time.Second, func() error {
+	err = pgdbtest.Eventually(5*time.Second, func() error {
 		i++
 		err := s.CreateUser(ctx, user(i))
 		if err != nil {

@@ -15,6 +15,7 @@ import (
 
 	"github.com/latchkey-dev/latchkey"
 	"github.com/latchkey-dev/latchkey/internal/pgdb"
+	"github.com/latchkey-dev/latchkey/internal/pgdb/pgdbtest"
 )
 
 // embeddedMigrations lists the store's migrations as "version name",
@@ -75,11 +76,11 @@ func wantMigrations(tb testing.TB) []string { return embeddedMigrations(tb) }
 // exactly once. Without the lock, two of them run CREATE TABLE at once and
 // one fails.
 func TestOpenConcurrently(t *testing.T) {
-	url := testURL(t)
-	admin := newAdminConn(t, url)
+	url := pgdbtest.URL(t)
+	admin := pgdbtest.Admin(t, url)
 	for round := range 5 {
 		t.Run(fmt.Sprint("round ", round), func(t *testing.T) {
-			schema := newTestSchema(t)
+			schema := pgdbtest.Schema(t)
 			start := make(chan struct{})
 			errs := make(chan error, 3)
 			for range cap(errs) {
@@ -109,9 +110,9 @@ func TestOpenConcurrently(t *testing.T) {
 // and checks that Open waits for it rather than migrating beside its
 // holder, then goes on once it is released.
 func TestOpenWaitsForMigrationLock(t *testing.T) {
-	url := testURL(t)
-	schema := newTestSchema(t)
-	admin := newAdminConn(t, url)
+	url := pgdbtest.URL(t)
+	schema := pgdbtest.Schema(t)
+	admin := pgdbtest.Admin(t, url)
 	tx, err := admin.Begin(t.Context())
 	if err != nil {
 		t.Fatal(err)
@@ -148,10 +149,10 @@ func TestOpenWaitsForMigrationLock(t *testing.T) {
 }
 
 func TestSchemaTooNew(t *testing.T) {
-	url := testURL(t)
-	schema := newTestSchema(t)
+	url := pgdbtest.URL(t)
+	schema := pgdbtest.Schema(t)
 	mustOpen(t, Config{URL: url, Schema: schema})
-	admin := newAdminConn(t, url)
+	admin := pgdbtest.Admin(t, url)
 	if _, err := admin.Exec(t.Context(), `INSERT INTO `+pgx.Identifier{schema, "schema_migrations"}.Sanitize()+
 		` (version, name) VALUES (9999, '9999_from_the_future.sql')`); err != nil {
 		t.Fatal(err)
@@ -176,8 +177,8 @@ func TestSchemaTooNew(t *testing.T) {
 // (upper case, a space, a double quote), through the first Open, which
 // creates it, and a second, which finds it migrated.
 func TestSchemaNameQuoted(t *testing.T) {
-	schema := newNamedTestSchema(t, randomName(`Latchkey "Auth" `))
-	cfg := Config{URL: testURL(t), Schema: schema}
+	schema := pgdbtest.NamedSchema(t, pgdbtest.Name(`Latchkey "Auth" `))
+	cfg := Config{URL: pgdbtest.URL(t), Schema: schema}
 	s := mustOpen(t, cfg)
 	if err := s.CreateUser(t.Context(), &latchkey.User{ID: "u1", Username: "alice", Role: latchkey.RoleMember, PasswordHash: "h", CreatedAt: t0}); err != nil {
 		t.Fatal(err)
@@ -187,7 +188,7 @@ func TestSchemaNameQuoted(t *testing.T) {
 		t.Fatalf("UserByUsername through the second Store: %v", err)
 	}
 	var n int
-	if err := newAdminConn(t, testURL(t)).QueryRow(t.Context(),
+	if err := pgdbtest.Admin(t, pgdbtest.URL(t)).QueryRow(t.Context(),
 		`SELECT count(*) FROM `+pgx.Identifier{schema, "users"}.Sanitize()).Scan(&n); err != nil || n != 1 {
 		t.Errorf("users in %q: %d, %v; want 1", schema, n, err)
 	}
@@ -196,12 +197,12 @@ func TestSchemaNameQuoted(t *testing.T) {
 // TestReopenNeedsNoDDL opens a migrated schema as a role that may read and
 // write its tables but not create anything: a restart must not need DDL.
 func TestReopenNeedsNoDDL(t *testing.T) {
-	url := testURL(t)
-	schema := newTestSchema(t)
+	url := pgdbtest.URL(t)
+	schema := pgdbtest.Schema(t)
 	mustOpen(t, Config{URL: url, Schema: schema})
 
-	admin := newAdminConn(t, url)
-	role := randomName("latchkey_test_role_")
+	admin := pgdbtest.Admin(t, url)
+	role := pgdbtest.Name("latchkey_test_role_")
 	for _, q := range []string{
 		`CREATE ROLE ` + role + ` LOGIN`,
 		`GRANT USAGE ON SCHEMA ` + schema + ` TO ` + role,
@@ -220,7 +221,7 @@ func TestReopenNeedsNoDDL(t *testing.T) {
 		}
 	})
 
-	u := withParams(t, url, "user", role)
+	u := pgdbtest.WithParams(t, url, "user", role)
 	s := mustOpen(t, Config{URL: u, Schema: schema})
 	err := s.CreateUser(t.Context(), &latchkey.User{ID: "u1", Username: "alice", Role: latchkey.RoleMember, PasswordHash: "h", CreatedAt: t0})
 	if err != nil {

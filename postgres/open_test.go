@@ -6,13 +6,15 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/latchkey-dev/latchkey/internal/pgdb/pgdbtest"
 )
 
 // TestOpenErrors: a URL that is wrong, or a server that cannot be reached
 // or refuses the login, fails Open quickly with an error, and the error
 // does not reveal the password.
 func TestOpenErrors(t *testing.T) {
-	url := testURL(t)
+	url := pgdbtest.URL(t)
 	tests := []struct {
 		name string
 		cfg  Config
@@ -23,8 +25,8 @@ func TestOpenErrors(t *testing.T) {
 		{"bad pool parameter", Config{URL: "postgres://latchkey:s3cret@127.0.0.1/db?pool_max_conns=lots"}, "pool_max_conns"},
 		{"MinConns above MaxConns", Config{URL: url, MaxConns: 2, MinConns: 3}, "exceeds MaxConns"},
 		{"nobody listening", Config{URL: "postgres://latchkey:s3cret@127.0.0.1:1/test?sslmode=disable"}, "connect"},
-		{"unknown database", Config{URL: withParams(t, url, "dbname", randomName("latchkey_missing_"))}, "does not exist"},
-		{"unknown role", Config{URL: withParams(t, url, "user", randomName("latchkey_nobody_"), "password", "s3cret")}, "does not exist"},
+		{"unknown database", Config{URL: pgdbtest.WithParams(t, url, "dbname", pgdbtest.Name("latchkey_missing_"))}, "does not exist"},
+		{"unknown role", Config{URL: pgdbtest.WithParams(t, url, "user", pgdbtest.Name("latchkey_nobody_"), "password", "s3cret")}, "does not exist"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

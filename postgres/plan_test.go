@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/latchkey-dev/latchkey/internal/pgdb/pgdbtest"
 )
 
 // TestHotPathPlans seeds tables large enough that the planner prefers an
@@ -21,15 +22,15 @@ func TestHotPathPlans(t *testing.T) {
 		t.Skip("seeds 50,000 sessions")
 	}
 	const users, sessions = 5000, 50000
-	schema := newTestSchema(t)
-	mustOpen(t, Config{URL: testURL(t), Schema: schema})
-	admin := newAdminConn(t, testURL(t))
+	schema := pgdbtest.Schema(t)
+	mustOpen(t, Config{URL: pgdbtest.URL(t), Schema: schema})
+	admin := pgdbtest.Admin(t, pgdbtest.URL(t))
 	began := time.Now()
 	seed(t, admin, schema, seedSpec{users: users, sessions: sessions,
 		expires: func(i int) time.Time { return t0.Add(time.Duration(i) * time.Second) }})
 	t.Logf("seeded %d users, %d sessions, %d tokens in %v", users, sessions, 2*sessions, time.Since(began).Round(time.Millisecond))
 
-	conn, err := pgx.Connect(t.Context(), withParams(t, testURL(t), "search_path", schema))
+	conn, err := pgx.Connect(t.Context(), pgdbtest.WithParams(t, pgdbtest.URL(t), "search_path", schema))
 	if err != nil {
 		t.Fatal(err)
 	}

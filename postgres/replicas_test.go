@@ -8,15 +8,16 @@ import (
 	"time"
 
 	"github.com/latchkey-dev/latchkey"
+	"github.com/latchkey-dev/latchkey/internal/pgdb/pgdbtest"
 )
 
 // newReplicas opens n Stores on one fresh schema, as n auth-server
 // replicas sharing a database would.
 func newReplicas(tb testing.TB, n int) (schema string, stores []*Store) {
 	tb.Helper()
-	schema = newTestSchema(tb)
+	schema = pgdbtest.Schema(tb)
 	for range n {
-		stores = append(stores, mustOpen(tb, Config{URL: testURL(tb), Schema: schema}))
+		stores = append(stores, mustOpen(tb, Config{URL: pgdbtest.URL(tb), Schema: schema}))
 	}
 	return schema, stores
 }
@@ -95,9 +96,9 @@ func checkBytesEqual(tb testing.TB, what string, got, want []byte) {
 // batch holds: all go, with their tokens, and the live ones stay.
 func TestDeleteExpiredSessionsBacklog(t *testing.T) {
 	const expired, live = 2*purgeBatch + 500, 300
-	schema := newTestSchema(t)
-	s := mustOpen(t, Config{URL: testURL(t), Schema: schema})
-	admin := newAdminConn(t, testURL(t))
+	schema := pgdbtest.Schema(t)
+	s := mustOpen(t, Config{URL: pgdbtest.URL(t), Schema: schema})
+	admin := pgdbtest.Admin(t, pgdbtest.URL(t))
 	cutoff := t0.Add(24 * time.Hour)
 	seed(t, admin, schema, seedSpec{users: 10, sessions: expired,
 		expires: func(i int) time.Time { return cutoff.Add(-time.Duration(i+1) * time.Second) }})
@@ -122,7 +123,7 @@ func TestDeleteExpiredSessionsBacklog(t *testing.T) {
 func TestDeleteExpiredSessionsConcurrently(t *testing.T) {
 	const expired, live = 10 * purgeBatch, 50
 	schema, replicas := newReplicas(t, 3)
-	admin := newAdminConn(t, testURL(t))
+	admin := pgdbtest.Admin(t, pgdbtest.URL(t))
 	cutoff := t0.Add(24 * time.Hour)
 	seed(t, admin, schema, seedSpec{users: 10, sessions: expired,
 		expires: func(i int) time.Time { return cutoff.Add(-time.Duration(i%7200+1) * time.Second) }})

@@ -2,8 +2,6 @@ package main
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"io"
 	"net/url"
@@ -12,38 +10,20 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
+	"github.com/latchkey-dev/latchkey/internal/pgdb/pgdbtest"
 )
 
 // pgSchema returns a LATCHKEY_DATABASE_URL for a schema of this test's
 // own on the test PostgreSQL server, dropped when the test ends.
 func pgSchema(t *testing.T) string {
 	t.Helper()
-	base := os.Getenv("LATCHKEY_TEST_POSTGRES_URL")
-	if base == "" {
-		t.Skipf("LATCHKEY_TEST_POSTGRES_URL not set")
-	}
-	b := make([]byte, 6)
-	rand.Read(b)
-	schema := "latchkey_cmd_" + hex.EncodeToString(b)
-	conn, err := pgx.Connect(t.Context(), base)
-	if err != nil {
+	base := pgdbtest.URL(t)
+	schema := pgdbtest.Schema(t)
+	if _, err := pgdbtest.Admin(t, base).Exec(t.Context(), `CREATE SCHEMA `+schema); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := conn.Exec(t.Context(), `CREATE SCHEMA `+schema); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		conn.Exec(ctx, `DROP SCHEMA `+schema+` CASCADE`)
-		conn.Close(ctx)
-	})
-	u, _ := url.Parse(base)
-	q := u.Query()
-	q.Set("search_path", schema) // pgx sends it as a run-time parameter
-	u.RawQuery = q.Encode()
-	return u.String()
+	// pgx sends search_path as a run-time parameter of every connection.
+	return pgdbtest.WithParams(t, base, "search_path", schema)
 }
 
 // startServe runs `latchkey serve` with vars and returns its URL.

@@ -13,6 +13,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/latchkey-dev/latchkey/internal/pgdb/pgdbtest"
 )
 
 func TestPoolConfig(t *testing.T) {
@@ -90,7 +91,7 @@ func TestPoolConfig(t *testing.T) {
 // be reached or refuses the login, fails Open quickly with an error, and
 // the error does not reveal the password.
 func TestOpenErrors(t *testing.T) {
-	url := testURL(t)
+	url := pgdbtest.URL(t)
 	sql := &fstest.MapFile{Data: []byte("SELECT 1;")}
 	tests := []struct {
 		name string
@@ -108,8 +109,8 @@ func TestOpenErrors(t *testing.T) {
 		{"MinConns above MaxConns", Config{URL: url, MaxConns: 2, MinConns: 3, Migrations: schema}, "exceeds MaxConns"},
 		{"negative MaxConns", Config{URL: url, MaxConns: -1, Migrations: schema}, "must be positive"},
 		{"nobody listening", Config{URL: "postgres://latchkey:s3cret@127.0.0.1:1/test?sslmode=disable", Migrations: schema}, "connect"},
-		{"unknown database", Config{URL: withParams(t, url, "dbname", randomName("latchkey_missing_")), Migrations: schema}, "does not exist"},
-		{"unknown role", Config{URL: withParams(t, url, "user", randomName("latchkey_nobody_"), "password", "s3cret"), Migrations: schema}, "does not exist"},
+		{"unknown database", Config{URL: pgdbtest.WithParams(t, url, "dbname", pgdbtest.Name("latchkey_missing_")), Migrations: schema}, "does not exist"},
+		{"unknown role", Config{URL: pgdbtest.WithParams(t, url, "user", pgdbtest.Name("latchkey_nobody_"), "password", "s3cret"), Migrations: schema}, "does not exist"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -155,8 +156,8 @@ func recorded(tb testing.TB, conn *pgx.Conn, schema, table string) []string {
 // either set taking the other's records for its own.
 func TestMigrate(t *testing.T) {
 	ctx := t.Context()
-	url, s := testURL(t), newTestSchema(t)
-	admin := newAdminConn(t, url)
+	url, s := pgdbtest.URL(t), pgdbtest.Schema(t)
+	admin := pgdbtest.Admin(t, url)
 	mustOpen(t, Config{URL: url, Schema: s})
 	if got, want := strings.Join(recorded(t, admin, s, "schema_migrations"), "; "), "1 0001_items.sql; 2 0002_tags.sql"; got != want {
 		t.Errorf("recorded %q, want %q", got, want)
@@ -202,7 +203,7 @@ func TestMigrate(t *testing.T) {
 // TestMigrateConcurrently is several servers starting at once on an empty
 // schema: every Open succeeds and each migration is applied once.
 func TestMigrateConcurrently(t *testing.T) {
-	url, s := testURL(t), newTestSchema(t)
+	url, s := pgdbtest.URL(t), pgdbtest.Schema(t)
 	const n = 8
 	var wg sync.WaitGroup
 	errs := make(chan error, n)
@@ -222,7 +223,7 @@ func TestMigrateConcurrently(t *testing.T) {
 			t.Errorf("Open: %v", err)
 		}
 	}
-	if got := recorded(t, newAdminConn(t, url), s, "schema_migrations"); len(got) != 2 {
+	if got := recorded(t, pgdbtest.Admin(t, url), s, "schema_migrations"); len(got) != 2 {
 		t.Errorf("schema_migrations = %q, want the 2 migrations once each", got)
 	}
 }
@@ -230,7 +231,7 @@ func TestMigrateConcurrently(t *testing.T) {
 // TestSchemaTooNew: a schema migrated by a newer build is refused by an
 // older one, before anything runs.
 func TestSchemaTooNew(t *testing.T) {
-	url, s := testURL(t), newTestSchema(t)
+	url, s := pgdbtest.URL(t), pgdbtest.Schema(t)
 	newer := with(fstest.MapFS{"0003_notes.sql": {Data: []byte(`CREATE TABLE notes (body text);`)}})
 	mustOpen(t, Config{URL: url, Schema: s, Migrations: newer}).Close()
 
@@ -248,17 +249,17 @@ func TestSchemaTooNew(t *testing.T) {
 // TestPingAndRecovery: while the database refuses connections, Ping fails;
 // when it takes them again, the same pool works without being reopened.
 func TestPingAndRecovery(t *testing.T) {
-	name, url := newTestDatabase(t)
+	name, url := pgdbtest.Database(t)
 	db := mustOpen(t, Config{URL: url, MaxConns: 4})
 	ctx := t.Context()
 	if err := db.Ping(ctx); err != nil {
 		t.Fatalf("Ping: %v", err)
 	}
-	admin := newAdminConn(t, testURL(t))
+	admin := pgdbtest.Admin(t, pgdbtest.URL(t))
 	if _, err := admin.Exec(ctx, `ALTER DATABASE `+name+` ALLOW_CONNECTIONS false`); err != nil {
 		t.Fatal(err)
 	}
-	terminate(t, admin, `datname = $1`, name)
+	pgdbtest.Terminate(t, admin, `datname = $1`, name)
 	for i := range 3 {
 		ctx, cancel := context.WithTimeout(ctx, 15*time.Second)
 		if err := db.Ping(ctx); err == nil {
@@ -269,7 +270,7 @@ func TestPingAndRecovery(t *testing.T) {
 	if _, err := admin.Exec(ctx, `ALTER DATABASE `+name+` ALLOW_CONNECTIONS true`); err != nil {
 		t.Fatal(err)
 	}
-	if err := eventually(10*time.Second, func() error { return db.Ping(ctx) }); err != nil {
+	if err := pgdbtest.Eventually(10*time.Second, func() error { return db.Ping(ctx) }); err != nil {
 		t.Fatalf("Ping after the database is back: %v", err)
 	}
 }
@@ -280,10 +281,10 @@ func TestPingAndRecovery(t *testing.T) {
 // they age out.
 func TestReadOnlyDatabase(t *testing.T) {
 	const maxConns = 4
-	name, url := newTestDatabase(t)
+	name, url := pgdbtest.Database(t)
 	db := mustOpen(t, Config{URL: url, MaxConns: maxConns})
 	ctx := t.Context()
-	admin := newAdminConn(t, testURL(t))
+	admin := pgdbtest.Admin(t, pgdbtest.URL(t))
 	write := func() error {
 		_, err := db.Pool.Exec(ctx, `INSERT INTO items (name) VALUES ('x')`)
 		return err
@@ -294,9 +295,9 @@ func TestReadOnlyDatabase(t *testing.T) {
 	if _, err := admin.Exec(ctx, `ALTER DATABASE `+name+` SET default_transaction_read_only = on`); err != nil {
 		t.Fatal(err)
 	}
-	terminate(t, admin, `datname = $1`, name) // new sessions start read-only
+	pgdbtest.Terminate(t, admin, `datname = $1`, name) // new sessions start read-only
 
-	err := eventually(10*time.Second, func() error {
+	err := pgdbtest.Eventually(10*time.Second, func() error {
 		if err := db.Ping(ctx); !errors.Is(err, ErrReadOnly) {
 			return fmt.Errorf("Ping error = %v, want ErrReadOnly", err)
 		}
@@ -336,7 +337,7 @@ func TestReadOnlyDatabase(t *testing.T) {
 	// read-only ones by itself. The first write fails on one of them, and
 	// makes the pool drop them all.
 	failures := 0
-	err = eventually(5*time.Second, func() error {
+	err = pgdbtest.Eventually(5*time.Second, func() error {
 		err := write()
 		if err != nil {
 			failures++
@@ -364,7 +365,7 @@ func TestReadOnlyDatabase(t *testing.T) {
 // replace the connection: those that make the connection suspect do, an
 // ordinary refusal does not.
 func TestSuspectConnectionsLeaveThePool(t *testing.T) {
-	db := mustOpen(t, Config{URL: testURL(t), Schema: newTestSchema(t), MaxConns: 1, MinConns: -1})
+	db := mustOpen(t, Config{URL: pgdbtest.URL(t), Schema: pgdbtest.Schema(t), MaxConns: 1, MinConns: -1})
 	ctx := t.Context()
 	tests := []struct {
 		name     string
