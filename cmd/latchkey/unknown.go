@@ -7,12 +7,6 @@ import (
 	"strings"
 )
 
-// notYetSupported are the settings of the contract's configuration table
-// that this version does not implement. Setting one is not a typo, but
-// silently ignoring it would let a user believe, say, that throttling is
-// shared through Redis when it is not.
-var notYetSupported = []string{}
-
 // testSuiteKey reports the variables that Latchkey's own tests and CI read
 // (LATCHKEY_TEST_POSTGRES_URL, LATCHKEY_REQUIRE_NODE, ...): they share the
 // prefix but are no business of the binary.
@@ -25,7 +19,6 @@ func testSuiteKey(k string) bool {
 // or in environ ("KEY=value" entries), that is not a setting: a misspelt
 // key is otherwise silently ignored and its default used. The line names
 // the closest setting when one is close enough to be the intended one.
-// Keys of the contract that this version lacks get their own line.
 // Values are never repeated: a misspelt ACCESS_TOKEN_SECRET is a secret.
 func unknownKeyWarnings(dotenv map[string]string, environ []string) []string {
 	known := map[string]bool{}
@@ -40,7 +33,7 @@ func unknownKeyWarnings(dotenv map[string]string, environ []string) []string {
 		if known[k] || testSuiteKey(k) {
 			return
 		}
-		if strings.HasPrefix(strings.ToUpper(k), "LATCHKEY_") || slices.Contains(notYetSupported, k) {
+		if strings.HasPrefix(strings.ToUpper(k), "LATCHKEY_") {
 			if !slices.Contains(where[k], src) {
 				where[k] = append(where[k], src)
 			}
@@ -60,17 +53,11 @@ func unknownKeyWarnings(dotenv map[string]string, environ []string) []string {
 	sort.Strings(keys)
 	var lines []string
 	for _, k := range keys {
-		src := strings.Join(where[k], " and ")
-		switch {
-		case slices.Contains(notYetSupported, k):
-			lines = append(lines, fmt.Sprintf("%s (set in %s) is not supported by this version of latchkey and is ignored", k, src))
-		default:
-			line := fmt.Sprintf("%s (set in %s) is not a latchkey setting and is ignored", k, src)
-			if near := closestKey(k, known); near != "" {
-				line += "; did you mean " + near + "?"
-			}
-			lines = append(lines, line)
+		line := fmt.Sprintf("%s (set in %s) is not a latchkey setting and is ignored", k, strings.Join(where[k], " and "))
+		if near := closestKey(k, known); near != "" {
+			line += "; did you mean " + near + "?"
 		}
+		lines = append(lines, line)
 	}
 	return lines
 }
@@ -82,7 +69,7 @@ func unknownKeyWarnings(dotenv map[string]string, environ []string) []string {
 // length, and at least 2.
 func closestKey(k string, known map[string]bool) string {
 	bare := func(s string) string { return strings.TrimPrefix(strings.ToUpper(s), "LATCHKEY_") }
-	candidates := append([]string{}, notYetSupported...)
+	candidates := make([]string, 0, len(known))
 	for name := range known {
 		candidates = append(candidates, name)
 	}
