@@ -171,6 +171,10 @@ const maxUserAgent = 512
 // Issuer is the iss of the access tokens the Service issues.
 func (s *Service) Issuer() string { return s.cfg.Issuer }
 
+// RefreshIdleTTL is how long a refresh token lives unused, the Max-Age
+// of the browser's refresh cookie.
+func (s *Service) RefreshIdleTTL() time.Duration { return s.cfg.RefreshIdleTTL }
+
 // Audience is the aud of the access tokens the Service issues.
 func (s *Service) Audience() string { return s.cfg.Audience }
 

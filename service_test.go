@@ -581,3 +581,37 @@ func TestRegisterThrottledPerAddress(t *testing.T) {
 		t.Errorf("after the wait: %v", err)
 	}
 }
+
+// TestNewServiceRefusesBadConfig: each required field and each negative
+// duration is refused at construction, so no handler ever sees one (the
+// refresh cookie's Max-Age is the Service's idle lifetime, for one).
+func TestNewServiceRefusesBadConfig(t *testing.T) {
+	e := newTestService(t, nil)
+	for _, tc := range []struct {
+		name string
+		mod  func(*latchkey.Config)
+	}{
+		{"no store", func(c *latchkey.Config) { c.Store = nil }},
+		{"no signer", func(c *latchkey.Config) { c.Signer = nil }},
+		{"no issuer", func(c *latchkey.Config) { c.Issuer = "" }},
+		{"no audience", func(c *latchkey.Config) { c.Audience = "" }},
+		{"negative access TTL", func(c *latchkey.Config) { c.AccessTTL = -time.Second }},
+		{"negative refresh idle TTL", func(c *latchkey.Config) { c.RefreshIdleTTL = -time.Second }},
+		{"negative session max age", func(c *latchkey.Config) { c.SessionMaxAge = -time.Second }},
+		{"negative grace", func(c *latchkey.Config) { c.ReuseGrace = -time.Second }},
+		{"negative leeway", func(c *latchkey.Config) { c.Leeway = -time.Second }},
+		{"negative password concurrency", func(c *latchkey.Config) { c.PasswordConcurrency = -1 }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := e.Config
+			tc.mod(&cfg)
+			if _, err := latchkey.NewService(cfg); err == nil {
+				t.Error("NewService accepted it")
+			}
+		})
+	}
+	if s, err := latchkey.NewService(latchkey.Config{Store: e.Store, Signer: e.Keys, Issuer: "https://a", Audience: "b"}); err != nil ||
+		s.RefreshIdleTTL() != latchkey.DefaultRefreshIdleTTL {
+		t.Errorf("defaults: %v, refresh idle TTL %v", err, s.RefreshIdleTTL())
+	}
+}

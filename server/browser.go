@@ -2,11 +2,9 @@ package server
 
 import (
 	"bytes"
-	"cmp"
 	"crypto/sha256"
 	"embed"
 	"encoding/base64"
-	"errors"
 	"fmt"
 	"html/template"
 	"log/slog"
@@ -84,10 +82,9 @@ func newBrowser(cfg Config) (*browser, error) {
 		// /session for an issuer without one, as the contract writes it.
 		cookiePath:   strings.TrimRight(u.EscapedPath(), "/") + "/session",
 		cookieSecure: u.Scheme == "https" || cfg.CookieSecure,
-		cookieMaxAge: int(cmp.Or(cfg.RefreshIdleTTL, latchkey.DefaultRefreshIdleTTL) / time.Second),
-	}
-	if cfg.RefreshIdleTTL < 0 {
-		return nil, errors.New("server: Config.RefreshIdleTTL is negative")
+		// The contract makes Max-Age the refresh idle lifetime: the
+		// Service's own, so the two cannot disagree.
+		cookieMaxAge: int(cfg.Service.RefreshIdleTTL() / time.Second),
 	}
 	for _, o := range cfg.CORSOrigins {
 		if strings.TrimSpace(o) == "" {

@@ -10,7 +10,6 @@ import (
 	"net/http"
 	"net/netip"
 	"strings"
-	"time"
 
 	"github.com/latchkey-dev/latchkey"
 	"github.com/latchkey-dev/latchkey/bearer"
@@ -45,10 +44,6 @@ type Config struct {
 	// CookieSecure sets Secure on the refresh cookie for an http issuer too
 	// (LATCHKEY_COOKIE_SECURE); an https issuer always gets it.
 	CookieSecure bool
-	// RefreshIdleTTL is the refresh cookie's Max-Age, which the contract
-	// makes the refresh idle lifetime: give the Service's. Zero means
-	// latchkey.DefaultRefreshIdleTTL, the Service's default too.
-	RefreshIdleTTL time.Duration
 }
 
 // New returns the auth server's http.Handler, with every route of the

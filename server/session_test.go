@@ -57,7 +57,7 @@ func newBrowserServer(tb testing.TB, o browserOpts) *browserServer {
 		}
 	}})
 	cfg := Config{Service: e.Service, Keys: e.Keys, BooksURL: testBooksURL,
-		CORSOrigins: []string{testOrigin, testSPA}, RefreshIdleTTL: e.Config.RefreshIdleTTL}
+		CORSOrigins: []string{testOrigin, testSPA}}
 	if o.server != nil {
 		o.server(&cfg)
 	}

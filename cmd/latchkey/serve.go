@@ -93,7 +93,7 @@ func newAuth(ctx context.Context, cfg *config, logger *slog.Logger) (*authServer
 	}
 	h, err := server.New(server.Config{Service: svc, Keys: keys, Logger: logger.With("server", "auth"),
 		TrustedProxies: cfg.TrustedProxies, Metrics: cfg.metrics,
-		BooksURL: cfg.BooksURL, CORSOrigins: cfg.CORSOrigins, CookieSecure: cfg.CookieSecure, RefreshIdleTTL: cfg.RefreshIdleTTL})
+		BooksURL: cfg.BooksURL, CORSOrigins: cfg.CORSOrigins, CookieSecure: cfg.CookieSecure})
 	if err != nil {
 		closeLimiter()
 		store.Close()
