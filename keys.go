@@ -222,6 +222,21 @@ func (r *KeyRing) Version() uint64 { return r.set.Load().version }
 // mode), for metrics.
 func (r *KeyRing) States() map[KeyState]int { return maps.Clone(r.set.Load().states) }
 
+// Keys implements token.KeySetSource: in shared-secret mode, the current
+// secret and the previous one (ACCESS_TOKEN_SECRET_PREVIOUS), which
+// verifies while a secret changes and never signs; otherwise Key's one.
+func (r *KeyRing) Keys(ctx context.Context, kid string) ([]token.Key, error) {
+	set := r.set.Load()
+	if kid == "" && set.signer.Alg() == token.HS256 {
+		return set.published, nil
+	}
+	k, err := r.Key(ctx, kid)
+	if err != nil {
+		return nil, err
+	}
+	return []token.Key{k}, nil
+}
+
 // List returns the stored keys, newest first, without their private parts.
 func (r *KeyRing) List(ctx context.Context) ([]*SigningKey, error) {
 	if r.cfg.Store == nil {

@@ -381,4 +381,16 @@ func TestSharedSecretKeyRingPrevious(t *testing.T) {
 	if err := verifies(t, old, now, tok); err == nil {
 		t.Error("the previous secret signs: a token of the ring verified under the previous secret alone")
 	}
+	// A token signed before the change, with the previous secret, still
+	// verifies; one signed with a third secret does not.
+	if err := verifies(t, r, now, signWith(t, old, now)); err != nil {
+		t.Errorf("a token of the previous secret: %v", err)
+	}
+	other, err := latchkey.SharedSecretKeyRing([]byte("a-third-secret-0123456789abcdefghij"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := verifies(t, r, now, signWith(t, other, now)); !errors.Is(err, token.ErrSignature) {
+		t.Errorf("a token of another secret: %v, want ErrSignature", err)
+	}
 }

@@ -96,8 +96,24 @@ func (v *Verifier) parseKnownHeader(ctx context.Context, raw string) (*wireClaim
 	if err != nil {
 		return nil, err
 	}
-	if err := header.method.Verify(raw[:len(segment)+1+len(payload)], sigBytes, material); err != nil {
+	if !verifyWithAny(header.method, raw[:len(segment)+1+len(payload)], sigBytes, material) {
 		return nil, ErrSignature
 	}
 	return &wire, nil
+}
+
+// verifyWithAny checks sig with material, or with any key of a
+// jwt.VerificationKeySet (a KeySetSource's keys for one kid), as
+// golang-jwt's parser does on the slow path.
+func verifyWithAny(method jwt.SigningMethod, signed string, sig []byte, material any) bool {
+	set, ok := material.(jwt.VerificationKeySet)
+	if !ok {
+		return method.Verify(signed, sig, material) == nil
+	}
+	for _, k := range set.Keys {
+		if method.Verify(signed, sig, k) == nil {
+			return true
+		}
+	}
+	return false
 }

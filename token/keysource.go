@@ -44,6 +44,16 @@ type VersionedKeySource interface {
 	Version() uint64
 }
 
+// KeySetSource is a KeySource that can hold several keys for one kid. In
+// shared-secret mode tokens carry no kid, and while a secret changes the
+// current and the previous one must both verify: Keys returns both, and
+// a Verifier over a KeySetSource accepts a token that any of them
+// verifies, each pinned to its own algorithm. Key returns the first.
+type KeySetSource interface {
+	KeySource
+	Keys(ctx context.Context, kid string) ([]Key, error)
+}
+
 type staticKeys map[string]Key
 
 // StaticKeys returns a KeySource over a fixed set of keys, such as an auth

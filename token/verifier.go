@@ -362,15 +362,48 @@ func (v *Verifier) keyMaterial(ctx context.Context, method jwt.SigningMethod, ki
 	if v.keys == nil {
 		return nil, fmt.Errorf("%w: no key source", ErrKeysUnavailable)
 	}
+	if set, ok := v.keys.(KeySetSource); ok {
+		keys, err := set.Keys(ctx, kid)
+		if err != nil {
+			return nil, keyErr(err)
+		}
+		if len(keys) > 1 {
+			// golang-jwt tries each; every one is pinned like a single key.
+			ks := jwt.VerificationKeySet{Keys: make([]jwt.VerificationKey, 0, len(keys))}
+			for _, k := range keys {
+				m, err := pinned(method, k)
+				if err != nil {
+					return nil, err
+				}
+				ks.Keys = append(ks.Keys, m)
+			}
+			return ks, nil
+		}
+		if len(keys) == 1 {
+			return pinned(method, keys[0])
+		}
+		return nil, fmt.Errorf("%w: kid %q", ErrUnknownKey, kid)
+	}
 	key, err := v.keys.Key(ctx, kid)
 	if err != nil {
-		if errors.Is(err, ErrInvalid) || errors.Is(err, ErrKeysUnavailable) {
-			return nil, err
-		}
-		return nil, fmt.Errorf("%w: %w", ErrKeysUnavailable, err)
+		return nil, keyErr(err)
 	}
-	// The pin: the token's alg must be the key's. The key is never chosen
-	// or interpreted according to the token.
+	return pinned(method, key)
+}
+
+// keyErr is a key source's error as Verify reports it: a refusal stays
+// one, anything else means the token could not be judged.
+func keyErr(err error) error {
+	if errors.Is(err, ErrInvalid) || errors.Is(err, ErrKeysUnavailable) {
+		return err
+	}
+	return fmt.Errorf("%w: %w", ErrKeysUnavailable, err)
+}
+
+// pinned returns key's material for a token signed with method. The pin:
+// the token's alg must be the key's. The key is never chosen or
+// interpreted according to the token.
+func pinned(method jwt.SigningMethod, key Key) (any, error) {
 	if method == nil || method.Alg() != key.Alg {
 		return nil, ErrAlgorithm
 	}

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/latchkey-dev/latchkey"
 	"github.com/latchkey-dev/latchkey/bearer"
 	"github.com/latchkey-dev/latchkey/books"
 	"github.com/latchkey-dev/latchkey/server"
@@ -50,11 +51,12 @@ func cmdBooks(ctx context.Context, args []string, e env) error {
 // auth server is still down. jwksBase overrides LATCHKEY_AUTH_URL (demo).
 func booksKeys(cfg *config, jwksBase *string) (token.KeySource, func(context.Context) error, error) {
 	if cfg.Secret != nil {
-		s, err := token.NewHMACSigner(cfg.Secret)
+		// The previous secret verifies too while a secret changes.
+		ring, err := latchkey.SharedSecretKeyRing(cfg.Secret, cfg.PreviousSecret)
 		if err != nil {
 			return nil, nil, usageErr("ACCESS_TOKEN_SECRET: %v", err)
 		}
-		return token.StaticKeys(s.VerificationKey()), func(context.Context) error { return nil }, nil
+		return ring, func(context.Context) error { return nil }, nil
 	}
 	base := cfg.AuthURL
 	if jwksBase != nil {

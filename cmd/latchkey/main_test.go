@@ -426,3 +426,46 @@ func TestVersionStamp(t *testing.T) {
 		t.Errorf("version printed %q, want %q", out, "latchkey "+testBuildVersion)
 	}
 }
+
+// TestSecretChange: while a shared secret changes, tokens signed with the
+// previous one keep working at the auth server and at the books server
+// (ACCESS_TOKEN_SECRET_PREVIOUS), new ones are signed with the new secret
+// only, and without the setting the old tokens stop.
+func TestSecretChange(t *testing.T) {
+	dir := t.TempDir()
+	old := "0123456789abcdef0123456789abcdef0123456789abcdef"
+	next := "fedcba9876543210fedcba9876543210fedcba9876543210"
+	env := map[string]string{"LATCHKEY_REVOCATION_POLL": "0", "LATCHKEY_ISSUER": "http://localhost:3000", "LATCHKEY_AUTH_URL": "http://localhost:3000"}
+	with := func(kv ...string) map[string]string {
+		m := map[string]string{}
+		for k, v := range env {
+			m[k] = v
+		}
+		for i := 0; i+1 < len(kv); i += 2 {
+			m[kv[i]] = kv[i+1]
+		}
+		return m
+	}
+	authURL, _, stop := startDemo(t, dir, with("ACCESS_TOKEN_SECRET", old))
+	before, _ := loginAs(t, authURL, "john", "password123admin")
+	stop()
+
+	authURL, booksURL, stop := startDemo(t, dir, with("ACCESS_TOKEN_SECRET", next, "ACCESS_TOKEN_SECRET_PREVIOUS", old))
+	for _, u := range []string{authURL + "/me", booksURL + "/books"} {
+		if st, b := call(t, "GET", u, before, nil); st != 200 {
+			t.Errorf("a token of the previous secret at %s: %d %s", u, st, b)
+		}
+	}
+	after, _ := loginAs(t, authURL, "john", "password123admin")
+	stop()
+
+	authURL, booksURL, _ = startDemo(t, dir, with("ACCESS_TOKEN_SECRET", next))
+	for _, u := range []string{authURL + "/me", booksURL + "/books"} {
+		if st, _ := call(t, "GET", u, before, nil); st != 401 {
+			t.Errorf("a token of the old secret at %s once the change is over: %d, want 401", u, st)
+		}
+		if st, b := call(t, "GET", u, after, nil); st != 200 {
+			t.Errorf("a token signed during the change at %s: %d %s", u, st, b)
+		}
+	}
+}

@@ -48,7 +48,7 @@ var (
 	booksCmd = command{name: "books", args: "[flags]",
 		help: "Run the books resource server, verifying access tokens from the auth server's JWKS or a shared secret.",
 		settings: []string{"LATCHKEY_BOOKS_ADDR", "LATCHKEY_BOOKS_DATABASE_URL", "LATCHKEY_ADDR", "LATCHKEY_ISSUER",
-			"LATCHKEY_AUDIENCE", "ACCESS_TOKEN_SECRET", "LATCHKEY_AUTH_URL", "LATCHKEY_CORS_ORIGINS", "LATCHKEY_TRUSTED_PROXIES",
+			"LATCHKEY_AUDIENCE", "ACCESS_TOKEN_SECRET", "ACCESS_TOKEN_SECRET_PREVIOUS", "LATCHKEY_AUTH_URL", "LATCHKEY_CORS_ORIGINS", "LATCHKEY_TRUSTED_PROXIES",
 			"LATCHKEY_REVOCATION_POLL", "LATCHKEY_METRICS_ADDR", "LATCHKEY_LOG_LEVEL"}}
 	// The demo's passwords are published, so it listens on loopback
 	// unless it is given an address.
