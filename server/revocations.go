@@ -45,18 +45,39 @@ type feed struct {
 	svc *latchkey.Service
 	now func() time.Time
 
-	mu    sync.Mutex
-	built time.Time
-	body  []byte
-	etag  string
+	mu       sync.Mutex
+	built    time.Time
+	body     []byte
+	etag     string
+	building bool // one poller rebuilds; the others serve the copy in hand
 }
 
+// current returns the feed, rebuilding it when it is older than
+// feedRefresh. The database is read outside the lock: while one poller
+// rebuilds, the others get the previous copy at once, so a slow database
+// delays one poll a replica, not all of them. Only the first poll of a
+// replica, with no copy yet, waits for its own read.
 func (f *feed) current(r *http.Request) ([]byte, string, error) {
 	f.mu.Lock()
-	defer f.mu.Unlock()
-	if f.body != nil && f.now().Sub(f.built) < feedRefresh {
-		return f.body, f.etag, nil
+	if f.body != nil && (f.building || f.now().Sub(f.built) < feedRefresh) {
+		body, etag := f.body, f.etag
+		f.mu.Unlock()
+		return body, etag, nil
 	}
+	f.building = true
+	f.mu.Unlock()
+	body, etag, err := f.rebuild(r)
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.building = false
+	if err != nil {
+		return nil, "", err
+	}
+	f.body, f.etag, f.built = body, etag, f.now()
+	return body, etag, nil
+}
+
+func (f *feed) rebuild(r *http.Request) ([]byte, string, error) {
 	doc, err := f.svc.Revocations(r.Context())
 	if err != nil {
 		return nil, "", err
@@ -74,10 +95,11 @@ func (f *feed) current(r *http.Request) ([]byte, string, error) {
 		U []feedUser
 	}{out.Sessions, out.Users})
 	sum := sha256.Sum256(entries)
-	f.etag = `"` + base64.RawURLEncoding.EncodeToString(sum[:16]) + `"`
-	f.body, _ = json.Marshal(out)
-	f.built = f.now()
-	return f.body, f.etag, nil
+	body, err := json.Marshal(out)
+	if err != nil {
+		return nil, "", err
+	}
+	return body, `"` + base64.RawURLEncoding.EncodeToString(sum[:16]) + `"`, nil
 }
 
 func handleRevocations(f *feed) handlerFunc {

@@ -1,8 +1,10 @@
 package server
 
 import (
+	"context"
 	"encoding/json"
 	"net/http"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -61,5 +63,52 @@ func TestRevocationFeedOverHTTP(t *testing.T) {
 	json.Unmarshal(r.body, &doc)
 	if r.status != 200 || len(doc.Sessions) != 1 || r.header.Get("ETag") == etag {
 		t.Errorf("after a logout: %d %s; want the session listed under a new ETag", r.status, r.body)
+	}
+}
+
+// slowRevocations holds Revocations until released, as a slow database.
+type slowRevocations struct {
+	latchkey.Store
+	hold    atomic.Bool
+	entered chan struct{}
+	release chan struct{}
+}
+
+func (s *slowRevocations) Revocations(ctx context.Context, since time.Time) (*latchkey.Revocations, error) {
+	if s.hold.Load() {
+		s.entered <- struct{}{}
+		<-s.release
+	}
+	return s.Store.Revocations(ctx, since)
+}
+
+// TestSlowDatabaseDelaysOnePoll: while one poller rebuilds the feed from
+// a slow database, the others get the copy in hand at once.
+func TestSlowDatabaseDelaysOnePoll(t *testing.T) {
+	slow := &slowRevocations{entered: make(chan struct{}, 1), release: make(chan struct{})}
+	s := newTestServer(t, serverOpts{mod: func(c *latchkey.Config) { slow.Store = c.Store; c.Store = slow }})
+	first := s.do(t, "GET", "/.well-known/revocations", nil)
+	if first.status != 200 {
+		t.Fatalf("feed: %d %s", first.status, first.body)
+	}
+	time.Sleep(feedRefresh + 50*time.Millisecond)
+	slow.hold.Store(true)
+	done := make(chan response, 1)
+	go func() { done <- s.do(t, "GET", "/.well-known/revocations", nil) }()
+	<-slow.entered // that poll is rebuilding, held in the database
+	others := make(chan response, 1)
+	go func() { others <- s.do(t, "GET", "/.well-known/revocations", nil) }()
+	select {
+	case other := <-others:
+		if other.status != 200 || other.header.Get("ETag") != first.header.Get("ETag") {
+			t.Errorf("a poll during a slow rebuild: %d, ETag %q; want the copy in hand", other.status, other.header.Get("ETag"))
+		}
+	case <-time.After(2 * time.Second):
+		t.Error("a poll during a slow rebuild waited for the database")
+	}
+	slow.hold.Store(false)
+	close(slow.release)
+	if r := <-done; r.status != 200 {
+		t.Errorf("the rebuilding poll: %d %s", r.status, r.body)
 	}
 }

@@ -32,7 +32,7 @@ func wellKnown(cfg Config) (jwks, discovery http.Handler) {
 		"token_endpoint_auth_methods_supported": []string{"none"},
 		"subject_types_supported":               []string{"public"},
 		"response_types_supported":              []string{"token"},
-		"claims_supported":                      []string{"iss", "sub", "aud", "exp", "iat", "nbf", "jti", "sid", "username", "role"},
+		"claims_supported":                      []string{"iss", "sub", "aud", "exp", "iat", "nbf", "jti", "sid", "username", "role", "gen"},
 	}
 	discoBody, _ := json.Marshal(disco)
 
