@@ -266,7 +266,12 @@ func TestPoolStaysBounded(t *testing.T) {
 			}
 		})
 	}
+	// Every connection is taken while the callers start, so they queue
+	// for the pool: what follows tests the bound under real contention.
+	release := sqlitedbtest.HoldPool(t, s.db, bound)
 	close(start)
+	time.Sleep(50 * time.Millisecond)
+	release()
 	wg.Wait()
 	close(errs)
 	for e := range errs {

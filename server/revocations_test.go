@@ -1,9 +1,13 @@
 package server
 
 import (
+	"bytes"
+	"compress/gzip"
 	"context"
 	"encoding/json"
+	"io"
 	"net/http"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -110,5 +114,33 @@ func TestSlowDatabaseDelaysOnePoll(t *testing.T) {
 	close(slow.release)
 	if r := <-done; r.status != 200 {
 		t.Errorf("the rebuilding poll: %d %s", r.status, r.body)
+	}
+}
+
+// TestRevocationFeedGzip: a poller that accepts gzip gets the feed
+// compressed (Go's HTTP client asks for it by itself), others get it as
+// JSON, and both are the same document.
+func TestRevocationFeedGzip(t *testing.T) {
+	s := newTestServer(t, serverOpts{})
+	s.mustUser(t, "anna", "password123member", latchkey.RoleMember)
+	_, refresh := s.login(t, "anna", "password123member")
+	s.do(t, "POST", "/logout", map[string]string{"refreshToken": refresh})
+
+	plain := s.do(t, "GET", "/.well-known/revocations", nil, "Accept-Encoding", "identity")
+	zipped := s.do(t, "GET", "/.well-known/revocations", nil, "Accept-Encoding", "br, gzip;q=0.8")
+	if plain.header.Get("Content-Encoding") != "" || zipped.header.Get("Content-Encoding") != "gzip" ||
+		!strings.Contains(zipped.header.Get("Vary"), "Accept-Encoding") {
+		t.Fatalf("encodings %q and %q, Vary %q", plain.header.Get("Content-Encoding"), zipped.header.Get("Content-Encoding"), zipped.header.Get("Vary"))
+	}
+	zr, err := gzip.NewReader(bytes.NewReader(zipped.body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	unzipped, err := io.ReadAll(zr)
+	if err != nil || !bytes.Equal(unzipped, plain.body) || !bytes.Contains(plain.body, []byte(`"sid"`)) {
+		t.Errorf("gzipped feed = %s (%v), plain = %s", unzipped, err, plain.body)
+	}
+	if r := s.do(t, "GET", "/.well-known/revocations", nil, "Accept-Encoding", "gzip;q=0"); r.header.Get("Content-Encoding") != "" {
+		t.Errorf("gzip;q=0 got %q", r.header.Get("Content-Encoding"))
 	}
 }

@@ -9,6 +9,7 @@ import (
 
 	"github.com/latchkey-dev/latchkey"
 	"github.com/latchkey-dev/latchkey/internal/sqlitedb"
+	"github.com/latchkey-dev/latchkey/internal/sqlitedb/sqlitedbtest"
 )
 
 // TestPoolStaysBounded runs a burst of many more concurrent callers than
@@ -54,7 +55,12 @@ func TestPoolStaysBounded(t *testing.T) {
 			}
 		})
 	}
+	// Every connection is taken while the callers start, so they queue
+	// for the pool: what follows tests the bound under real contention.
+	release := sqlitedbtest.HoldPool(t, s.db, bound)
 	close(start)
+	time.Sleep(50 * time.Millisecond)
+	release()
 	wg.Wait()
 	close(errs)
 	for err := range errs {

@@ -132,3 +132,31 @@ func FillPool(tb testing.TB, db *sql.DB, n int) {
 		}
 	}
 }
+
+// HoldPool takes n connections of db and keeps them until release is
+// called (or the test ends), so that callers started meanwhile must wait
+// for the pool: a test of the pool's bound then sees contention whatever
+// the scheduler does, instead of hoping for it.
+func HoldPool(tb testing.TB, db *sql.DB, n int) (release func()) {
+	tb.Helper()
+	conns := make([]*sql.Conn, 0, n)
+	for range n {
+		c, err := db.Conn(tb.Context())
+		if err != nil {
+			tb.Fatalf("hold a connection: %v", err)
+		}
+		conns = append(conns, c)
+	}
+	done := false
+	release = func() {
+		if done {
+			return
+		}
+		done = true
+		for _, c := range conns {
+			c.Close()
+		}
+	}
+	tb.Cleanup(release)
+	return release
+}
