@@ -10,6 +10,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -56,10 +57,13 @@ type replica struct {
 }
 
 type clusterOpts struct {
-	n        int
-	grace    time.Duration
-	redisURL string // "" throttles in each replica's memory
-	dbURL    string // default LATCHKEY_TEST_POSTGRES_URL
+	n int
+	// keyRefresh, when set, runs each replica's key ring refresh at this
+	// interval, as latchkey serve does every two seconds.
+	keyRefresh time.Duration
+	grace      time.Duration
+	redisURL   string // "" throttles in each replica's memory
+	dbURL      string // default LATCHKEY_TEST_POSTGRES_URL
 }
 
 func redisURL(t *testing.T) string {
@@ -119,6 +123,12 @@ func startReplica(t *testing.T, c *cluster, o clusterOpts, redisPrefix string) (
 	keys, err := latchkey.NewKeyRing(ctx, latchkey.KeyRingConfig{Store: st})
 	if err != nil {
 		return nil, err
+	}
+	if o.keyRefresh > 0 {
+		rctx, stop := context.WithCancel(context.Background())
+		done := make(chan struct{})
+		go func() { keys.Run(rctx, o.keyRefresh); close(done) }()
+		t.Cleanup(func() { stop(); <-done })
 	}
 	cfg := latchkey.Config{
 		Store: st, Signer: keys, Issuer: issuer, Audience: "latchkey",
@@ -623,5 +633,59 @@ func TestReplicasServeOneFeed(t *testing.T) {
 	fresh, _ := c.at(1).login(t, "john")
 	if _, err := v.Verify(ctx, fresh); err != nil {
 		t.Errorf("john's token after the change: %v", err)
+	}
+}
+
+// TestRotationUnderTraffic: two rotations on one replica, while clients
+// log in on one replica and use the token at another, fail no request:
+// every replica holds the next key before it signs anything.
+func TestRotationUnderTraffic(t *testing.T) {
+	c := newCluster(t, clusterOpts{n: 3, keyRefresh: 100 * time.Millisecond})
+	c.register(t, "anna")
+	stop := make(chan struct{})
+	var mu sync.Mutex
+	requests, failures := 0, []string{}
+	var wg sync.WaitGroup
+	for w := range 3 {
+		wg.Go(func() {
+			for i := w; ; i++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				a := c.at(i).post(t, "/login", map[string]string{"username": "anna", "password": password}, "")
+				got := c.at(i+1).do(t, "GET", "/me", nil, fmt.Sprint(a.body["accessToken"]))
+				mu.Lock()
+				requests++
+				if a.status != 200 || got.status != 200 {
+					failures = append(failures, fmt.Sprintf("login %d at %d, /me %d at %d: %s", a.status, i%3, got.status, (i+1)%3, got.raw))
+				}
+				mu.Unlock()
+			}
+		})
+	}
+	active := []string{c.replicas[0].keys.ActiveID()}
+	for range 2 {
+		time.Sleep(400 * time.Millisecond)
+		if err := c.replicas[0].keys.Rotate(t.Context()); err != nil {
+			t.Fatal(err)
+		}
+		active = append(active, c.replicas[0].keys.ActiveID())
+	}
+	time.Sleep(400 * time.Millisecond)
+	close(stop)
+	wg.Wait()
+	if active[0] == active[1] || active[1] == active[2] {
+		t.Fatalf("the rotations did not change the active key: %v", active)
+	}
+	for i, r := range c.replicas {
+		if r.keys.ActiveID() != active[2] {
+			t.Errorf("replica %d signs with %s, want %s after its refresh", i, r.keys.ActiveID(), active[2])
+		}
+	}
+	if len(failures) > 0 || requests < 20 {
+		t.Errorf("%d of %d requests failed during two rotations (want none of at least 20); the first: %v",
+			len(failures), requests, failures[:min(5, len(failures))])
 	}
 }
