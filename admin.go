@@ -148,7 +148,7 @@ func (s *Service) UpdateUser(ctx context.Context, a Actor, id string, upd UserUp
 		return nil, fmt.Errorf("update user: %w", err)
 	}
 	if u.Disabled {
-		if _, err := s.cfg.Store.RevokeUserSessions(ctx, u.ID, s.now(), "user disabled"); err != nil {
+		if _, err := s.cfg.Store.RevokeUserSessions(ctx, u.ID, "", s.now(), "user disabled"); err != nil {
 			return nil, fmt.Errorf("update user: revoke sessions: %w", err)
 		}
 	}
@@ -171,18 +171,7 @@ func (s *Service) UserSessions(ctx context.Context, a Actor, id string) ([]*Sess
 	if _, err := s.userByID(ctx, id); err != nil {
 		return nil, fmt.Errorf("user sessions: %w", err)
 	}
-	all, err := s.cfg.Store.ListSessions(ctx, id)
-	if err != nil {
-		return nil, fmt.Errorf("user sessions: %w", err)
-	}
-	now := s.now()
-	live := all[:0]
-	for _, sess := range all {
-		if s.live(sess, now) {
-			live = append(live, sess)
-		}
-	}
-	return live, nil
+	return s.liveSessions(ctx, id)
 }
 
 // RevokeUserSessions signs the user out everywhere: the tutorials' "block
@@ -194,7 +183,7 @@ func (s *Service) RevokeUserSessions(ctx context.Context, a Actor, id string) er
 	if _, err := s.userByID(ctx, id); err != nil {
 		return fmt.Errorf("revoke sessions: %w", err)
 	}
-	n, err := s.cfg.Store.RevokeUserSessions(ctx, id, s.now(), "revoked by admin")
+	n, err := s.cfg.Store.RevokeUserSessions(ctx, id, "", s.now(), "revoked by admin")
 	if err != nil {
 		return fmt.Errorf("revoke sessions: %w", err)
 	}
@@ -265,7 +254,7 @@ func (s *Service) ResetPassword(ctx context.Context, a Actor, id, password strin
 	} else if err != nil {
 		return fmt.Errorf("reset password: %w", err)
 	}
-	n, err := s.cfg.Store.RevokeUserSessions(ctx, u.ID, s.now(), "password reset")
+	n, err := s.cfg.Store.RevokeUserSessions(ctx, u.ID, "", s.now(), "password reset")
 	if err != nil {
 		return fmt.Errorf("reset password: revoke sessions: %w", err)
 	}

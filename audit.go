@@ -25,6 +25,12 @@ const (
 	AuditKeyRotated           AuditType = "key_rotated"
 	AuditKeyRetired           AuditType = "key_retired"
 	AuditPasswordReset        AuditType = "password_reset"
+	AuditPasswordChanged      AuditType = "password_changed"
+	AuditSessionEnded         AuditType = "session_ended"
+	AuditTOTPEnabled          AuditType = "totp_enabled"
+	AuditTOTPDisabled         AuditType = "totp_disabled"
+	AuditMFAFailed            AuditType = "mfa_failed"
+	AuditRecoveryCodeUsed     AuditType = "recovery_code_used"
 )
 
 // AuditTypes lists every type, for validating a filter.
@@ -32,7 +38,8 @@ var AuditTypes = []AuditType{
 	AuditLoginSucceeded, AuditLoginFailed, AuditLoginThrottled, AuditRegistered,
 	AuditRefreshReuseDetected, AuditLogout, AuditLogoutAll, AuditUserCreated,
 	AuditUserUpdated, AuditSessionsRevoked, AuditKeyRotated, AuditKeyRetired,
-	AuditPasswordReset,
+	AuditPasswordReset, AuditPasswordChanged, AuditSessionEnded, AuditTOTPEnabled,
+	AuditTOTPDisabled, AuditMFAFailed, AuditRecoveryCodeUsed,
 }
 
 // AuditEvent is one security event. It never holds a password or a token:

@@ -65,6 +65,23 @@ var (
 	// session was revoked or has expired.
 	ErrSessionRevoked = errors.New("session revoked or expired")
 
+	// ErrSessionNotFound is returned by EndMySession for a session that is
+	// not one of the caller's live sessions, whoever's it is, so that ids
+	// are not confirmed. It matches ErrNotFound.
+	ErrSessionNotFound = fmt.Errorf("%w: no such session", ErrNotFound)
+
+	// ErrTOTPEnabled is returned when a user who has two-step sign-in on
+	// asks to enrol again. It matches ErrConflict.
+	ErrTOTPEnabled = fmt.Errorf("%w: two-step sign-in is already on", ErrConflict)
+
+	// ErrTOTPNotEnabled is returned by DisableTOTP for a user without
+	// two-step sign-in. It matches ErrNotFound.
+	ErrTOTPNotEnabled = fmt.Errorf("%w: two-step sign-in is not on", ErrNotFound)
+
+	// ErrInvalidCode is returned for a second-factor code that is wrong,
+	// expired or already used. It matches ErrInvalidCredentials.
+	ErrInvalidCode = fmt.Errorf("%w: wrong, expired or already used code", ErrInvalidCredentials)
+
 	// ErrBusy is returned by Login, Register and CreateUser when more
 	// password hashes are already waiting than the server can start soon.
 	// The HTTP layer answers 429 with a short Retry-After.
@@ -83,6 +100,13 @@ func (e *ValidationError) Error() string { return e.Field + ": " + e.Message }
 func invalid(field, format string, args ...any) error {
 	return &ValidationError{Field: field, Message: fmt.Sprintf(format, args...)}
 }
+
+// MFARequiredError is returned by Login when the password was right and
+// the user has two-step sign-in on. Token goes back to the client, which
+// completes the login with LoginMFA within MFAChallengeTTL.
+type MFARequiredError struct{ Token string }
+
+func (e *MFARequiredError) Error() string { return "a second factor is required" }
 
 // RateLimitedError is returned by Login when too many attempts were made
 // for the username or from the client address, and by Register when too

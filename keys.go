@@ -3,9 +3,6 @@ package latchkey
 import (
 	"context"
 	"crypto"
-	"crypto/aes"
-	"crypto/cipher"
-	"crypto/rand"
 	"crypto/x509"
 	"encoding/base64"
 	"encoding/hex"
@@ -98,9 +95,9 @@ type KeyRingConfig struct {
 // replica (or the CLI) changed in the database. It is safe for concurrent
 // use; signing reads one atomic pointer.
 type KeyRing struct {
-	cfg  KeyRingConfig
-	aead cipher.AEAD // nil without an EncryptionKey
-	set  atomic.Pointer[keySet]
+	cfg    KeyRingConfig
+	sealer *sealer // nil without an EncryptionKey
+	set    atomic.Pointer[keySet]
 }
 
 // keySet is one loaded generation of keys: what signs and what is
@@ -146,12 +143,9 @@ func NewKeyRing(ctx context.Context, cfg KeyRingConfig) (*KeyRing, error) {
 		cfg.Now = time.Now
 	}
 	r := &KeyRing{cfg: cfg}
-	if cfg.EncryptionKey != nil {
-		if len(cfg.EncryptionKey) != 32 {
-			return nil, fmt.Errorf("latchkey: key-encryption key is %d bytes, want 32", len(cfg.EncryptionKey))
-		}
-		block, _ := aes.NewCipher(cfg.EncryptionKey)
-		r.aead, _ = cipher.NewGCM(block)
+	var err error
+	if r.sealer, err = newSealer(cfg.EncryptionKey); err != nil {
+		return nil, err
 	}
 	if err := r.update(ctx, func([]*SigningKey, time.Time) (KeyChanges, error) { return KeyChanges{}, nil }); err != nil {
 		return nil, err
@@ -411,7 +405,7 @@ func (r *KeyRing) shape(keys []*SigningKey, now time.Time) (KeyChanges, error) {
 		// A wrong key-encryption key must stop the start before anything is
 		// sealed with it.
 		if k.Sealed {
-			if r.aead == nil {
+			if r.sealer == nil {
 				return KeyChanges{}, ErrKeysSealed
 			}
 			if _, err := r.open(k.ID, k.Private); err != nil {
@@ -468,7 +462,7 @@ func (r *KeyRing) shape(keys []*SigningKey, now time.Time) (KeyChanges, error) {
 		}
 		ch.Create = append(ch.Create, k)
 	}
-	if r.aead != nil {
+	if r.sealer != nil {
 		// Last, so that every key that stays, whatever else changed it,
 		// is sealed.
 		var seal KeyChanges
@@ -508,7 +502,7 @@ func (r *KeyRing) newKey(state KeyState, now time.Time) (*SigningKey, error) {
 	if state == KeyActive {
 		k.ActivatedAt = now
 	}
-	if r.aead != nil {
+	if r.sealer != nil {
 		k.Private, k.Sealed = r.seal(kid, der), true
 	}
 	return k, nil
@@ -569,7 +563,7 @@ func (r *KeyRing) load(keys []*SigningKey, now time.Time) error {
 func (r *KeyRing) private(k *SigningKey) (crypto.Signer, error) {
 	der := k.Private
 	if k.Sealed {
-		if r.aead == nil {
+		if r.sealer == nil {
 			return nil, ErrKeysSealed
 		}
 		var err error
@@ -593,21 +587,11 @@ func (r *KeyRing) private(k *SigningKey) (crypto.Signer, error) {
 const sealLabel = "latchkey signing key v1\x00"
 
 func (r *KeyRing) seal(kid string, der []byte) []byte {
-	nonce := make([]byte, r.aead.NonceSize())
-	rand.Read(nonce)
-	return r.aead.Seal(nonce, nonce, der, []byte(sealLabel+kid))
+	return r.sealer.seal(sealLabel+kid, der)
 }
 
 func (r *KeyRing) open(kid string, sealed []byte) ([]byte, error) {
-	n := r.aead.NonceSize()
-	if len(sealed) < n {
-		return nil, ErrWrongEncryptionKey
-	}
-	der, err := r.aead.Open(nil, sealed[:n], sealed[n:], []byte(sealLabel+kid))
-	if err != nil {
-		return nil, ErrWrongEncryptionKey
-	}
-	return der, nil
+	return r.sealer.open(sealLabel+kid, sealed)
 }
 
 // ParseEncryptionKey reads LATCHKEY_KEY_ENCRYPTION_KEY: 32 bytes as hex

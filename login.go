@@ -27,16 +27,7 @@ var (
 // the username or from the client's address get a *RateLimitedError before
 // any password is hashed.
 func (s *Service) Login(ctx context.Context, username, password string, c Client) (*TokenPair, error) {
-	ipKey := ""
-	if c.IP != "" {
-		ipKey = "login:ip:" + c.IP
-	}
-	// A name that breaks the username rule cannot exist; it is throttled by
-	// address only, so nobody can make the limiter store megabyte keys.
-	userKey := ""
-	if ValidateUsername(username) == nil {
-		userKey = "login:user:" + strings.ToLower(username)
-	}
+	ipKey, userKey := loginKeys(username, c)
 	if err := s.throttle(ctx, ipKey, userKey); err != nil {
 		var rl *RateLimitedError
 		if errors.As(err, &rl) {
@@ -71,18 +62,7 @@ func (s *Service) Login(ctx context.Context, username, password string, c Client
 		s.audit(ctx, AuditLoginFailed, c, u.ID, "", why)
 		return nil, ErrInvalidCredentials
 	}
-
-	// Only failures count. A correct password ends the username's run of
-	// failures and gives back the address's attempt, so many people behind
-	// one address (or a test suite on loopback) can log in freely.
-	if err := s.cfg.Limiter.Reset(ctx, userKey); err != nil {
-		s.cfg.Logger.WarnContext(ctx, "reset login limiter", "err", err)
-	}
-	if ipKey != "" {
-		if err := s.cfg.Limiter.Refund(ctx, ipKey, s.cfg.LoginRatePerIP); err != nil {
-			s.cfg.Logger.WarnContext(ctx, "refund login limiter", "err", err)
-		}
-	}
+	s.passed(ctx, ipKey, userKey)
 	// The login succeeds even when the upgrade of its hash has to wait
 	// for the next one, busy or failing.
 	if rehash {
@@ -94,12 +74,74 @@ func (s *Service) Login(ctx context.Context, username, password string, c Client
 			s.cfg.Logger.WarnContext(ctx, "upgrade password hash", "user_id", u.ID, "err", err)
 		}
 	}
+	if err := s.requireSecondFactor(ctx, u); err != nil {
+		return nil, err
+	}
 	pair, sid, err := s.startSession(ctx, u, c)
 	if err != nil {
 		return nil, err
 	}
 	s.audit(ctx, AuditLoginSucceeded, c, u.ID, sid, "")
 	return pair, nil
+}
+
+// loginKeys are the limiter keys of a password check: the client's
+// address and the username (either may be empty).
+func loginKeys(username string, c Client) (ipKey, userKey string) {
+	if c.IP != "" {
+		ipKey = "login:ip:" + c.IP
+	}
+	// A name that breaks the username rule cannot exist; it is throttled by
+	// address only, so nobody can make the limiter store megabyte keys.
+	if ValidateUsername(username) == nil {
+		userKey = "login:user:" + strings.ToLower(username)
+	}
+	return ipKey, userKey
+}
+
+// passed is what a right password does to the throttle. Only failures
+// count: it ends the username's run of failures and gives back the
+// address's attempt, so many people behind one address (or a test suite
+// on loopback) can log in freely.
+func (s *Service) passed(ctx context.Context, ipKey, userKey string) {
+	if err := s.cfg.Limiter.Reset(ctx, userKey); err != nil {
+		s.cfg.Logger.WarnContext(ctx, "reset login limiter", "err", err)
+	}
+	if ipKey != "" {
+		if err := s.cfg.Limiter.Refund(ctx, ipKey, s.cfg.LoginRatePerIP); err != nil {
+			s.cfg.Logger.WarnContext(ctx, "refund login limiter", "err", err)
+		}
+	}
+}
+
+// checkPassword is the password check of the account actions (password
+// change, enrolling and removing a second factor): the same argon2id gate
+// and throttle as Login, so a stolen access token cannot be used to guess
+// the password faster here than at /login. action names the step for the
+// audit log.
+func (s *Service) checkPassword(ctx context.Context, u *User, password, sid string, c Client, action string) error {
+	ipKey, userKey := loginKeys(u.Username, c)
+	if err := s.throttle(ctx, ipKey, userKey); err != nil {
+		var rl *RateLimitedError
+		if errors.As(err, &rl) {
+			s.audit(ctx, AuditLoginThrottled, c, u.ID, sid, action+"; retry after "+rl.RetryAfter.Round(time.Second).String())
+		}
+		return err
+	}
+	var ok bool
+	var err error
+	if gateErr := s.gate.do(ctx, func() { ok, _, err = VerifyPassword(u.PasswordHash, password, s.cfg.Argon2) }); gateErr != nil {
+		return s.unthrottle(ctx, ipKey, userKey, gateErr)
+	}
+	if err != nil {
+		return fmt.Errorf("%s: verify password of user %s: %w", action, u.ID, err)
+	}
+	if !ok {
+		s.audit(ctx, AuditLoginFailed, c, u.ID, sid, "wrong password at "+action)
+		return ErrInvalidCredentials
+	}
+	s.passed(ctx, ipKey, userKey)
+	return nil
 }
 
 // quoteName quotes a username for an audit detail. A name that breaks the

@@ -42,6 +42,11 @@ type Config struct {
 	SessionMaxAge  time.Duration
 	ReuseGrace     time.Duration
 
+	// EncryptionKey, 32 bytes (LATCHKEY_KEY_ENCRYPTION_KEY), seals TOTP
+	// secrets at rest as the KeyRing seals signing keys. Without it they
+	// are stored as they are.
+	EncryptionKey []byte
+
 	// RegistrationClosed makes Register fail with ErrRegistrationClosed.
 	RegistrationClosed bool
 
@@ -75,6 +80,7 @@ type Service struct {
 	// a login for a user who does not exist costs what a real one costs.
 	dummyHash string
 	gate      *passwordGate
+	sealer    *sealer // nil without Config.EncryptionKey
 }
 
 // NewService validates cfg, fills its defaults and returns a Service.
@@ -139,10 +145,15 @@ func NewService(cfg Config) (*Service, error) {
 		lim.Now = cfg.Now
 		cfg.Limiter = lim
 	}
+	sealer, err := newSealer(cfg.EncryptionKey)
+	if err != nil {
+		return nil, err
+	}
 	return &Service{
 		cfg:       cfg,
 		dummyHash: HashPassword(rand.Text(), cfg.Argon2),
 		gate:      newPasswordGate(cfg.PasswordConcurrency, cfg.PasswordQueue),
+		sealer:    sealer,
 	}, nil
 }
 

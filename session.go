@@ -159,7 +159,7 @@ func (s *Service) Logout(ctx context.Context, refresh string, c Client) error {
 // LogoutAll revokes every session of the user; sessionID is the one the
 // request came from, for the audit log.
 func (s *Service) LogoutAll(ctx context.Context, userID, sessionID string, c Client) error {
-	n, err := s.cfg.Store.RevokeUserSessions(ctx, userID, s.now(), "logout all")
+	n, err := s.cfg.Store.RevokeUserSessions(ctx, userID, "", s.now(), "logout all")
 	if err != nil {
 		return fmt.Errorf("logout all: %w", err)
 	}
@@ -202,6 +202,10 @@ func (s *Service) SweepSessions(ctx context.Context) (int, error) {
 	n, err := s.cfg.Store.DeleteExpiredSessions(ctx, s.now().Add(-SessionRetention))
 	if err != nil {
 		return n, fmt.Errorf("sweep sessions: %w", err)
+	}
+	// Unused second-step challenges go with them; they expire in minutes.
+	if _, err := s.cfg.Store.DeleteExpiredMFAChallenges(ctx, s.now()); err != nil {
+		return n, fmt.Errorf("sweep mfa challenges: %w", err)
 	}
 	return n, nil
 }

@@ -78,8 +78,9 @@ type Store interface {
 	RevokeSession(ctx context.Context, id string, at time.Time, reason string) error
 
 	// RevokeUserSessions revokes every session of the user that is not
-	// revoked yet and returns how many it revoked.
-	RevokeUserSessions(ctx context.Context, userID string, at time.Time, reason string) (int, error)
+	// revoked yet, except the session with id except ("" spares none), and
+	// returns how many it revoked.
+	RevokeUserSessions(ctx context.Context, userID, except string, at time.Time, reason string) (int, error)
 
 	// DeleteExpiredSessions removes sessions (and their tokens) whose
 	// ExpiresAt is strictly before the given time, returning how many it removed.
@@ -124,11 +125,93 @@ type Store interface {
 	// for long.
 	DeleteAuditBefore(ctx context.Context, before time.Time, limit int) (int, error)
 
+	// PutTOTP stores t as the user's pending second-factor enrolment,
+	// replacing a pending one. It returns ErrConflict if the user's TOTP
+	// is enabled (nothing changes) and ErrNotFound if the user does not
+	// exist.
+	PutTOTP(ctx context.Context, t *TOTP) error
+
+	// TOTP returns the user's enrolment, pending or enabled, or
+	// ErrNotFound.
+	TOTP(ctx context.Context, userID string) (*TOTP, error)
+
+	// EnableTOTP turns the user's pending enrolment on: only if it is
+	// still pending, it sets EnabledAt = at and LastStep = step and
+	// replaces the user's recovery codes with these hashes, all in one
+	// transaction. It returns ErrConflict if the enrolment is enabled
+	// already and ErrNotFound if there is none.
+	EnableTOTP(ctx context.Context, userID string, at time.Time, step int64, recovery [][]byte) error
+
+	// DeleteTOTP removes the user's enrolment and recovery codes. It
+	// returns ErrNotFound if there was no enrolment.
+	DeleteTOTP(ctx context.Context, userID string) error
+
+	// UseTOTPStep records that a code of the given time step was accepted:
+	// only if the user's TOTP is enabled and its LastStep is below step,
+	// it sets LastStep = step. Otherwise it returns ErrConflict (ErrNotFound
+	// if there is no enrolment). Of concurrent callers with one step,
+	// exactly one succeeds: a code is accepted once.
+	UseTOTPStep(ctx context.Context, userID string, step int64) error
+
+	// UseRecoveryCode marks the user's unused recovery code with this
+	// SHA-256 hash used at the given time. It returns ErrNotFound if the
+	// user has no unused code with that hash; of concurrent callers with
+	// one code, exactly one succeeds.
+	UseRecoveryCode(ctx context.Context, userID string, hash []byte, at time.Time) error
+
+	// RecoveryCodesLeft returns how many unused recovery codes the user has.
+	RecoveryCodesLeft(ctx context.Context, userID string) (int, error)
+
+	// CreateMFAChallenge stores c. A Hash that exists is ErrConflict, an
+	// unknown user ErrNotFound.
+	CreateMFAChallenge(ctx context.Context, c *MFAChallenge) error
+
+	// MFAChallenge returns the challenge with this hash, expired or not, or
+	// ErrNotFound.
+	MFAChallenge(ctx context.Context, hash []byte) (*MFAChallenge, error)
+
+	// DeleteMFAChallenge deletes the challenge with this hash. It returns
+	// ErrNotFound if there is none; of concurrent callers, exactly one
+	// succeeds, which is what makes a challenge single use.
+	DeleteMFAChallenge(ctx context.Context, hash []byte) error
+
+	// DeleteExpiredMFAChallenges deletes challenges whose ExpiresAt is
+	// strictly before the given time and returns how many it deleted.
+	DeleteExpiredMFAChallenges(ctx context.Context, before time.Time) (int, error)
+
 	// Ping reports whether the database answers.
 	Ping(ctx context.Context) error
 
 	// Close releases the database.
 	Close() error
+}
+
+// TOTP is a user's authenticator (RFC 6238) enrolment.
+type TOTP struct {
+	UserID string
+	// Secret is the shared secret, sealed under the key-encryption key
+	// when Sealed is set.
+	Secret    []byte
+	Sealed    bool
+	CreatedAt time.Time
+	// EnabledAt is zero while the enrolment waits for its first code.
+	EnabledAt time.Time
+	// LastStep is the time step of the last code accepted; a code of that
+	// step or an earlier one is never accepted again.
+	LastStep int64
+}
+
+// Enabled reports whether the enrolment was confirmed.
+func (t *TOTP) Enabled() bool { return !t.EnabledAt.IsZero() }
+
+// MFAChallenge is the first step of a login with a second factor: the
+// password was right, a code is still owed. The client holds the token,
+// the server only its SHA-256 hash.
+type MFAChallenge struct {
+	Hash      []byte
+	UserID    string
+	CreatedAt time.Time
+	ExpiresAt time.Time
 }
 
 // Rotation is one step of a refresh token chain, see Store.RotateRefreshToken.

@@ -47,7 +47,7 @@ func TestHotPathPlans(t *testing.T) {
 		{"UserByUsername", userByUsername, []any{"USER0000123"}},
 		{"RotateRefreshToken", rotateSession, []any{seedSessionID(123), current, t0, []byte("sealed"), tokenHash("new"), t0}},
 		{"ListSessions", listSessions, []any{seedUserID(123)}},
-		{"RevokeUserSessions", revokeUserSessions, []any{seedUserID(123), t0, "test"}},
+		{"RevokeUserSessions", revokeUserSessions, []any{seedUserID(123), t0, "test", ""}},
 		{"DeleteExpiredSessions batch", deleteExpiredBatch, []any{t0.Add(time.Hour), purgeBatch}},
 	}
 	for _, tc := range tests {

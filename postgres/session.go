@@ -211,11 +211,11 @@ func (s *Store) RevokeSession(ctx context.Context, id string, at time.Time, reas
 // revokeUserSessions finds the user's sessions through sessions_user_created.
 const revokeUserSessions = `
 	UPDATE sessions SET revoked_at = $2, revoke_reason = $3
-	WHERE user_id = $1 AND revoked_at IS NULL`
+	WHERE user_id = $1 AND revoked_at IS NULL AND id <> $4`
 
 // RevokeUserSessions implements latchkey.Store.
-func (s *Store) RevokeUserSessions(ctx context.Context, userID string, at time.Time, reason string) (int, error) {
-	tag, err := s.pool.Exec(ctx, revokeUserSessions, userID, timeArg(at), reason)
+func (s *Store) RevokeUserSessions(ctx context.Context, userID, except string, at time.Time, reason string) (int, error) {
+	tag, err := s.pool.Exec(ctx, revokeUserSessions, userID, timeArg(at), reason, except)
 	if err != nil {
 		return 0, fmt.Errorf("revoke user sessions: %w", err)
 	}

@@ -212,10 +212,10 @@ func (s *Store) RevokeSession(ctx context.Context, id string, at time.Time, reas
 }
 
 // RevokeUserSessions implements latchkey.Store.
-func (s *Store) RevokeUserSessions(ctx context.Context, userID string, at time.Time, reason string) (int, error) {
+func (s *Store) RevokeUserSessions(ctx context.Context, userID, except string, at time.Time, reason string) (int, error) {
 	res, err := s.exec(ctx,
-		`UPDATE sessions SET revoked_at = ?, revoke_reason = ? WHERE user_id = ? AND revoked_at IS NULL`,
-		timeArg(at), reason, userID)
+		`UPDATE sessions SET revoked_at = ?, revoke_reason = ? WHERE user_id = ? AND revoked_at IS NULL AND id <> ?`,
+		timeArg(at), reason, userID, except)
 	if err != nil {
 		return 0, fmt.Errorf("revoke user sessions: %w", err)
 	}

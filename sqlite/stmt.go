@@ -93,3 +93,17 @@ func (s *Store) txExec(ctx context.Context, tx *sql.Tx, query string, args ...an
 	}
 	return tx.StmtContext(ctx, st.(*sql.Stmt)).ExecContext(ctx, args...)
 }
+
+// inTx runs fn in a write transaction (BEGIN IMMEDIATE, from the DSN) and
+// commits it when fn returns nil.
+func (s *Store) inTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	if err := fn(tx); err != nil {
+		return err
+	}
+	return tx.Commit()
+}

@@ -430,7 +430,7 @@ func testRevokeUserSessions(t *testing.T, s latchkey.Store) {
 	}
 
 	at := t0.Add(time.Hour)
-	n, err := s.RevokeUserSessions(ctx, "u1", at, "logout all")
+	n, err := s.RevokeUserSessions(ctx, "u1", "", at, "logout all")
 	if err != nil || n != 2 {
 		t.Fatalf("RevokeUserSessions = %d, %v; want 2, nil", n, err)
 	}
@@ -459,13 +459,29 @@ func testRevokeUserSessions(t *testing.T, s latchkey.Store) {
 		})
 	}
 
-	n, err = s.RevokeUserSessions(ctx, "u1", at.Add(time.Hour), "again")
+	n, err = s.RevokeUserSessions(ctx, "u1", "", at.Add(time.Hour), "again")
 	if err != nil || n != 0 {
 		t.Errorf("RevokeUserSessions(again) = %d, %v; want 0, nil", n, err)
 	}
-	n, err = s.RevokeUserSessions(ctx, "nobody", at, "logout all")
+	n, err = s.RevokeUserSessions(ctx, "nobody", "", at, "logout all")
 	if err != nil || n != 0 {
 		t.Errorf("RevokeUserSessions(unknown user) = %d, %v; want 0, nil", n, err)
+	}
+
+	// A password change ends every session but the one it came from.
+	mustCreateSession(t, s, newTestSession("b2", "u2"))
+	mustCreateSession(t, s, newTestSession("b3", "u2"))
+	n, err = s.RevokeUserSessions(ctx, "u2", "b2", at, "password changed")
+	if err != nil || n != 2 {
+		t.Fatalf("RevokeUserSessions(except b2) = %d, %v; want 2, nil", n, err)
+	}
+	if got := mustSession(t, s, "b2"); got.Revoked() {
+		t.Errorf("the spared session b2 was revoked (%q)", got.RevokeReason)
+	}
+	for _, id := range []string{"b1", "b3"} {
+		if got := mustSession(t, s, id); got.RevokeReason != "password changed" {
+			t.Errorf("session %s: RevokeReason = %q, want %q", id, got.RevokeReason, "password changed")
+		}
 	}
 }
 

@@ -70,6 +70,11 @@ func Run(t *testing.T, open func(t *testing.T) latchkey.Store) {
 		{"UpdateSigningKeys", testUpdateSigningKeys},
 		{"UpdateSigningKeysConcurrent", testUpdateSigningKeysConcurrent},
 
+		{"TOTPEnrolment", testTOTPEnrolment},
+		{"UseTOTPStep", testUseTOTPStep},
+		{"RecoveryCodes", testRecoveryCodes},
+		{"MFAChallenges", testMFAChallenges},
+
 		{"AuditAppendAndList", testAuditAppendAndList},
 		{"AuditAppendAllOrNone", testAuditAppendAllOrNone},
 		{"AuditDeleteBefore", testAuditDeleteBefore},
