@@ -65,6 +65,11 @@ var (
 	// session was revoked or has expired.
 	ErrSessionRevoked = errors.New("session revoked or expired")
 
+	// ErrInvalidMFAToken is returned by LoginMFA for an mfaToken that is
+	// unknown, expired or used, or whose user can no longer sign in. It
+	// matches ErrInvalidGrant.
+	ErrInvalidMFAToken = fmt.Errorf("%w: sign-in step expired or used", ErrInvalidGrant)
+
 	// ErrSessionNotFound is returned by EndMySession for a session that is
 	// not one of the caller's live sessions, whoever's it is, so that ids
 	// are not confirmed. It matches ErrNotFound.

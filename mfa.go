@@ -231,20 +231,21 @@ func (s *Service) requireSecondFactor(ctx context.Context, u *User) error {
 // ErrInvalidGrant; so is one whose user was disabled or lost their second
 // factor since, since the first step's answer no longer holds. A wrong
 // code is ErrInvalidCode and leaves the mfaToken usable until it expires;
-// wrong codes are throttled per user.
+// wrong codes are throttled per user. The ErrInvalidGrant is
+// ErrInvalidMFAToken, so the client is told to start again.
 func (s *Service) LoginMFA(ctx context.Context, mfaToken, code string, c Client) (*TokenPair, error) {
 	if !wellFormedRefreshToken(mfaToken) {
-		return nil, ErrInvalidGrant
+		return nil, ErrInvalidMFAToken
 	}
 	hash := hashToken(mfaToken)
 	ch, err := s.cfg.Store.MFAChallenge(ctx, hash)
 	if errors.Is(err, ErrNotFound) {
-		return nil, ErrInvalidGrant
+		return nil, ErrInvalidMFAToken
 	} else if err != nil {
 		return nil, fmt.Errorf("login mfa: %w", err)
 	}
 	if !s.now().Before(ch.ExpiresAt) {
-		return nil, ErrInvalidGrant
+		return nil, ErrInvalidMFAToken
 	}
 	u, err := s.cfg.Store.UserByID(ctx, ch.UserID)
 	if err != nil && !errors.Is(err, ErrNotFound) {
@@ -262,7 +263,7 @@ func (s *Service) LoginMFA(ctx context.Context, mfaToken, code string, c Client)
 		if u != nil {
 			s.audit(ctx, AuditLoginFailed, c, u.ID, "", "second step refused: account disabled or two-step sign-in removed")
 		}
-		return nil, ErrInvalidGrant
+		return nil, ErrInvalidMFAToken
 	}
 	how, err := s.checkCode(ctx, t, code, "", c)
 	if err != nil {
@@ -271,7 +272,7 @@ func (s *Service) LoginMFA(ctx context.Context, mfaToken, code string, c Client)
 	// Deleting the challenge is what makes it single use: of two requests
 	// racing with one mfaToken, one gets the session.
 	if err := s.cfg.Store.DeleteMFAChallenge(ctx, hash); errors.Is(err, ErrNotFound) {
-		return nil, ErrInvalidGrant
+		return nil, ErrInvalidMFAToken
 	} else if err != nil {
 		return nil, fmt.Errorf("login mfa: %w", err)
 	}

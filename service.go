@@ -157,6 +157,10 @@ func NewService(cfg Config) (*Service, error) {
 	}, nil
 }
 
+// Now is the Service's clock (Config.Now), for the verifier of the
+// server in front of it, so that both agree on what has expired.
+func (s *Service) Now() time.Time { return s.cfg.Now() }
+
 // now is the Service's clock, in UTC and truncated to the microsecond so
 // that every Store round-trips it exactly.
 func (s *Service) now() time.Time { return s.cfg.Now().UTC().Truncate(time.Microsecond) }

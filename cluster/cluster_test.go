@@ -689,3 +689,82 @@ func TestRotationUnderTraffic(t *testing.T) {
 			len(failures), requests, failures[:min(5, len(failures))])
 	}
 }
+
+// TestSecondFactorAcrossReplicas: a user enrolled on one replica signs in
+// in two steps spread over the others; a TOTP code accepted on one replica
+// is refused on another; of racing second steps with one mfaToken on
+// three replicas, one gets the session; a password changed on one replica
+// ends the sessions the others serve.
+func TestSecondFactorAcrossReplicas(t *testing.T) {
+	c := newCluster(t, clusterOpts{n: 3})
+	c.register(t, "anna")
+	access, _ := c.at(0).login(t, "anna")
+	en := c.at(0).post(t, "/me/totp", map[string]string{"password": password}, access)
+	if en.status != 200 {
+		t.Fatalf("POST /me/totp on A: %d %s", en.status, en.raw)
+	}
+	secret := en.body["secret"].(string)
+	code := func(d time.Duration) string {
+		s, err := latchkey.TOTPCode(secret, time.Now().Add(d))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	conf := c.at(1).post(t, "/me/totp/confirm", map[string]string{"code": code(0)}, access)
+	if conf.status != 200 {
+		t.Fatalf("confirm on B: %d %s", conf.status, conf.raw)
+	}
+	recovery := conf.body["recoveryCodes"].([]any)
+	firstStep := func(r *replica) string {
+		a := r.post(t, "/login", map[string]string{"username": "anna", "password": password}, "")
+		if a.status != 401 || a.body["error"] != "mfa_required" {
+			t.Fatalf("first step at %s: %d %s", r.URL, a.status, a.raw)
+		}
+		return a.body["mfaToken"].(string)
+	}
+
+	// The next step's code (one step of skew) finishes on C what B began.
+	next := code(30 * time.Second)
+	if a := c.at(2).post(t, "/login/mfa", map[string]string{"mfaToken": firstStep(c.at(1)), "code": next}, ""); a.status != 200 {
+		t.Fatalf("second step on C: %d %s", a.status, a.raw)
+	}
+	if a := c.at(1).post(t, "/login/mfa", map[string]string{"mfaToken": firstStep(c.at(0)), "code": next}, ""); a.status != 401 || a.body["error"] != "invalid_credentials" {
+		t.Errorf("the same code on B after C took it: %d %s; want 401 invalid_credentials", a.status, a.raw)
+	}
+
+	tok := firstStep(c.at(0))
+	var won atomic.Int32
+	var wg sync.WaitGroup
+	for i := range 20 {
+		wg.Go(func() {
+			a := c.at(i).post(t, "/login/mfa", map[string]string{"mfaToken": tok, "code": recovery[0].(string)}, "")
+			switch a.status {
+			case 200:
+				won.Add(1)
+			case 401:
+			default:
+				t.Errorf("racing second step: %d %s", a.status, a.raw)
+			}
+		})
+	}
+	wg.Wait()
+	if won.Load() != 1 {
+		t.Errorf("%d of 20 racing second steps over three replicas got a session, want exactly 1", won.Load())
+	}
+
+	// A password change on A ends the session C serves, not A's own.
+	other := c.at(2).post(t, "/login/mfa", map[string]string{"mfaToken": firstStep(c.at(2)), "code": recovery[1].(string)}, "")
+	if other.status != 200 {
+		t.Fatalf("sign-in on C: %d %s", other.status, other.raw)
+	}
+	if a := c.at(0).post(t, "/me/password", map[string]string{"currentPassword": password, "newPassword": "a brand new password"}, access); a.status != 204 {
+		t.Fatalf("password change on A: %d %s", a.status, a.raw)
+	}
+	if a := c.at(2).post(t, "/token", map[string]string{"refreshToken": other.body["refreshToken"].(string)}, ""); a.status != 401 {
+		t.Errorf("C's session refreshed on C after the change on A: %d; want 401", a.status)
+	}
+	if a := c.at(1).do(t, "GET", "/me", nil, access); a.status != 200 {
+		t.Errorf("the changing session's token on B: %d; want 200", a.status)
+	}
+}

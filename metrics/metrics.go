@@ -48,13 +48,13 @@ func New() *Metrics {
 			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5},
 		}, []string{"service", "route"}),
 		logins: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "latchkey_logins_total", Help: "Logins by outcome: succeeded, failed, throttled.",
+			Name: "latchkey_logins_total", Help: "Logins by outcome: succeeded, failed, throttled, mfa_failed (a wrong second-factor code).",
 		}, []string{"outcome"}),
 		refreshes: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "latchkey_refreshes_total", Help: "Refresh-token exchanges by outcome: succeeded, invalid_grant, reuse_detected.",
 		}, []string{"outcome"}),
 		revocations: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "latchkey_revocations_total", Help: "Revocations by cause: logout, logout_all, reuse, admin, user_updated, password_reset.",
+			Name: "latchkey_revocations_total", Help: "Revocations by cause: logout, logout_all, reuse, admin, user_updated, password_reset, password_changed, session_ended.",
 		}, []string{"cause"}),
 		refusals: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "latchkey_token_refusals_total", Help: "Access tokens refused by the bearer middleware, by reason.",
@@ -131,6 +131,12 @@ func (m *Metrics) Audit(e latchkey.AuditEvent) {
 		m.revocations.WithLabelValues("user_updated").Inc()
 	case latchkey.AuditPasswordReset:
 		m.revocations.WithLabelValues("password_reset").Inc()
+	case latchkey.AuditMFAFailed:
+		m.logins.WithLabelValues("mfa_failed").Inc()
+	case latchkey.AuditSessionEnded:
+		m.revocations.WithLabelValues("session_ended").Inc()
+	case latchkey.AuditPasswordChanged:
+		m.revocations.WithLabelValues("password_changed").Inc()
 	}
 }
 

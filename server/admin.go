@@ -119,6 +119,13 @@ type sessionJSON struct {
 	IP         string `json:"ip"`
 }
 
+func sessionBody(s *latchkey.Session) sessionJSON {
+	return sessionJSON{
+		ID: s.ID, CreatedAt: rfc3339(s.CreatedAt), LastUsedAt: rfc3339(s.LastUsedAt),
+		ExpiresAt: rfc3339(s.ExpiresAt), UserAgent: s.UserAgent, IP: s.IP,
+	}
+}
+
 func handleAdminListSessions(svc *latchkey.Service) handlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) error {
 		sessions, err := svc.UserSessions(r.Context(), actor(r), r.PathValue("id"))
@@ -129,10 +136,7 @@ func handleAdminListSessions(svc *latchkey.Service) handlerFunc {
 			Sessions []sessionJSON `json:"sessions"`
 		}{Sessions: make([]sessionJSON, 0, len(sessions))}
 		for _, s := range sessions {
-			out.Sessions = append(out.Sessions, sessionJSON{
-				ID: s.ID, CreatedAt: rfc3339(s.CreatedAt), LastUsedAt: rfc3339(s.LastUsedAt),
-				ExpiresAt: rfc3339(s.ExpiresAt), UserAgent: s.UserAgent, IP: s.IP,
-			})
+			out.Sessions = append(out.Sessions, sessionBody(s))
 		}
 		w.Header().Set("Cache-Control", "no-store")
 		encode(w, http.StatusOK, out)

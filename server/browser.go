@@ -124,7 +124,7 @@ func newBrowser(cfg Config) (*browser, error) {
 		"default-src 'self'",
 		"script-src 'self'",
 		"style-src 'self'",
-		"img-src 'self'",
+		"img-src 'self' data:", // the TOTP enrolment's QR code arrives as a data: URL
 		"connect-src " + strings.Join(connect, " "),
 		"object-src 'none'",
 		"frame-ancestors 'none'",

@@ -14,7 +14,7 @@ import (
 // on what it loads.
 func wantPageHeaders(tb testing.TB, h http.Header, connect string) {
 	tb.Helper()
-	want := "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src " + connect +
+	want := "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src " + connect +
 		"; object-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
 	if got := h.Get("Content-Security-Policy"); got != want {
 		tb.Errorf("Content-Security-Policy =\n  %q\nwant\n  %q", got, want)

@@ -18,7 +18,9 @@ type Error struct {
 	Code        string
 	Description string
 	RetryAfter  time.Duration
-	Cause       error
+	// MFAToken is the mfa_required answer's token for the second step.
+	MFAToken string
+	Cause    error
 }
 
 func (e *Error) Error() string {
@@ -42,6 +44,7 @@ func errorFor(err error) *Error {
 		apiErr *Error
 		verr   *latchkey.ValidationError
 		rlErr  *latchkey.RateLimitedError
+		mfaErr *latchkey.MFARequiredError
 	)
 	switch {
 	case errors.As(err, &apiErr):
@@ -54,8 +57,15 @@ func errorFor(err error) *Error {
 	case errors.Is(err, latchkey.ErrBusy):
 		return &Error{Status: http.StatusTooManyRequests, Code: "rate_limited",
 			Description: "The server is busy checking passwords. Try again shortly.", RetryAfter: time.Second, Cause: err}
+	case errors.As(err, &mfaErr):
+		return &Error{Status: http.StatusUnauthorized, Code: "mfa_required",
+			Description: "The password is right; now enter the code from your authenticator app.", MFAToken: mfaErr.Token, Cause: err}
+	case errors.Is(err, latchkey.ErrInvalidCode): // before the ErrInvalidCredentials it wraps
+		return &Error{Status: http.StatusUnauthorized, Code: "invalid_credentials", Description: "The code is wrong, expired or already used.", Cause: err}
 	case errors.Is(err, latchkey.ErrInvalidCredentials):
 		return &Error{Status: http.StatusUnauthorized, Code: "invalid_credentials", Description: "Invalid username or password.", Cause: err}
+	case errors.Is(err, latchkey.ErrInvalidMFAToken):
+		return &Error{Status: http.StatusUnauthorized, Code: "invalid_grant", Description: "This sign-in step expired or was already used. Sign in with your password again.", Cause: err}
 	case errors.Is(err, latchkey.ErrInvalidGrant):
 		return &Error{Status: http.StatusUnauthorized, Code: "invalid_grant", Description: "The refresh token is invalid, expired or revoked.", Cause: err}
 	case errors.Is(err, latchkey.ErrRegistrationClosed):
@@ -69,10 +79,16 @@ func errorFor(err error) *Error {
 		return &Error{Status: http.StatusForbidden, Code: "forbidden", Description: "This action is not allowed.", Cause: err}
 	case errors.Is(err, latchkey.ErrUsernameTaken):
 		return &Error{Status: http.StatusConflict, Code: "conflict", Description: "That username is taken.", Cause: err}
+	case errors.Is(err, latchkey.ErrTOTPEnabled):
+		return &Error{Status: http.StatusConflict, Code: "conflict", Description: "Two-step sign-in is already on. Turn it off first to enrol a new device.", Cause: err}
 	case errors.Is(err, latchkey.ErrConflict):
 		return &Error{Status: http.StatusConflict, Code: "conflict", Description: "The request conflicts with the current state. Try again.", Cause: err}
 	case errors.Is(err, latchkey.ErrUserNotFound):
 		return &Error{Status: http.StatusNotFound, Code: "not_found", Description: "No such user.", Cause: err}
+	case errors.Is(err, latchkey.ErrSessionNotFound):
+		return &Error{Status: http.StatusNotFound, Code: "not_found", Description: "No such session.", Cause: err}
+	case errors.Is(err, latchkey.ErrTOTPNotEnabled):
+		return &Error{Status: http.StatusNotFound, Code: "not_found", Description: "Two-step sign-in is not on.", Cause: err}
 	case errors.Is(err, latchkey.ErrNotFound):
 		return &Error{Status: http.StatusNotFound, Code: "not_found", Description: "Not found.", Cause: err}
 	default:
@@ -113,6 +129,15 @@ func writeError(w http.ResponseWriter, r *http.Request, logger *slog.Logger, err
 	if e.RetryAfter > 0 {
 		secs := int64((e.RetryAfter + time.Second - 1) / time.Second)
 		w.Header().Set("Retry-After", strconv.FormatInt(secs, 10))
+	}
+	if e.MFAToken != "" {
+		w.Header().Set("Cache-Control", "no-store")
+		encode(w, e.Status, struct {
+			Error       string `json:"error"`
+			Description string `json:"error_description"`
+			MFAToken    string `json:"mfaToken"`
+		}{e.Code, e.Description, e.MFAToken})
+		return
 	}
 	bearer.WriteError(w, e.Status, e.Code, e.Description)
 }

@@ -63,7 +63,8 @@ func New(cfg Config) (http.Handler, error) {
 		return nil, err
 	}
 	verifier := token.NewVerifier(cfg.Keys,
-		token.WithIssuer(cfg.Service.Issuer()), token.WithAudience(cfg.Service.Audience()))
+		token.WithIssuer(cfg.Service.Issuer()), token.WithAudience(cfg.Service.Audience()),
+		token.WithNow(cfg.Service.Now))
 
 	mux := http.NewServeMux()
 	for _, rt := range routes(cfg, verifier) {

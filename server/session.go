@@ -109,18 +109,41 @@ func (b *browser) handleSessionLogin() handlerFunc {
 		}
 		pair, err := b.svc.Login(r.Context(), in.Username, in.Password, clientOf(r))
 		if err != nil {
-			return err
+			return err // an mfa_required answer included: its mfaToken is not a session
 		}
-		if old, err := r.Cookie(refreshCookie); err == nil {
-			// The new session stands either way; the old one then ends at
-			// its idle lifetime, or with "sign out everywhere".
-			if err := b.svc.Logout(r.Context(), old.Value, clientOf(r)); err != nil {
-				b.logger.WarnContext(r.Context(), "session login: end the previous session", "err", err)
-			}
-		}
-		b.writeSession(w, pair)
+		b.signedIn(w, r, pair)
 		return nil
 	}
+}
+
+// handleSessionLoginMFA is POST /login/mfa, the second step of a sign-in
+// with TOTP, ending in the cookie like handleSessionLogin.
+func (b *browser) handleSessionLoginMFA() handlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) error {
+		in, err := readMFA(w, r)
+		if err != nil {
+			return err
+		}
+		pair, err := b.svc.LoginMFA(r.Context(), in.MFAToken, in.Code, clientOf(r))
+		if err != nil {
+			return err
+		}
+		b.signedIn(w, r, pair)
+		return nil
+	}
+}
+
+// signedIn ends the session of the browser's previous cookie, if any, and
+// answers with the new one.
+func (b *browser) signedIn(w http.ResponseWriter, r *http.Request, pair *latchkey.TokenPair) {
+	if old, err := r.Cookie(refreshCookie); err == nil {
+		// The new session stands either way; the old one then ends at
+		// its idle lifetime, or with "sign out everywhere".
+		if err := b.svc.Logout(r.Context(), old.Value, clientOf(r)); err != nil {
+			b.logger.WarnContext(r.Context(), "session login: end the previous session", "err", err)
+		}
+	}
+	b.writeSession(w, pair)
 }
 
 // errNoCookie is the answer to a refresh without the cookie.

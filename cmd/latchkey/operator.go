@@ -29,6 +29,7 @@ var (
 	userDisableCmd = command{name: "user disable", args: "USERNAME", help: "Disable a user and end every session of theirs.", settings: operatorSettings}
 	userEnableCmd  = command{name: "user enable", args: "USERNAME", help: "Enable a disabled user again.", settings: operatorSettings}
 	userPasswdCmd  = command{name: "user passwd", args: "USERNAME", help: "Set a new password (prompted for, or the first line of standard input) and end every session of the user.", settings: operatorSettings}
+	userTOTPOffCmd = command{name: "user totp-off", args: "USERNAME", help: "Turn off a user's two-step sign-in (TOTP and recovery codes), for a user who lost both; they sign in with the password alone again.", settings: operatorSettings}
 	sessionsCmd    = command{name: "sessions", args: "list|revoke --user USERNAME [--json]", help: "List a user's live sessions, or end them all.", settings: operatorSettings}
 	keysCmd        = command{name: "keys", args: "list [--json] | rotate | retire KID", help: "List the signing keys; rotate them (next becomes active); withdraw one for cause.", settings: keysSettings}
 )
@@ -69,7 +70,7 @@ func openOperator(ctx context.Context, cfg *config, e env, withKeys bool) (*oper
 		return nil, err
 	}
 	op.svc, err = latchkey.NewService(latchkey.Config{Store: store, Signer: signer, Logger: logger, Audit: op.audit,
-		Issuer: cfg.Issuer, Audience: cfg.Audience, AccessTTL: cfg.AccessTTL, Argon2: cfg.PasswordHash})
+		Issuer: cfg.Issuer, Audience: cfg.Audience, AccessTTL: cfg.AccessTTL, Argon2: cfg.PasswordHash, EncryptionKey: cfg.EncryptionKey})
 	if err != nil {
 		store.Close()
 		return nil, err
@@ -232,6 +233,20 @@ func cmdUserPasswd(ctx context.Context, args []string, e env) error {
 			return err
 		}
 		fmt.Fprintf(op.out, "password of %s changed; every session of theirs ended\n", u.Username)
+		return nil
+	})
+}
+
+func cmdUserTOTPOff(ctx context.Context, args []string, e env) error {
+	return operatorCommand(ctx, userTOTPOffCmd, args, e, 1, false, nil, func(op *operator, args []string) error {
+		u, err := op.user(ctx, args[0])
+		if err != nil {
+			return err
+		}
+		if err := op.svc.RemoveTOTP(ctx, latchkey.Operator(), u.ID); err != nil {
+			return err
+		}
+		fmt.Fprintf(op.out, "two-step sign-in of %s is off; they sign in with the password alone\n", u.Username)
 		return nil
 	})
 }

@@ -76,6 +76,31 @@ func TestOperatorCommands(t *testing.T) {
 			exitsTwo(t, err, "passwd with a password outside the policy")
 			mustRun(t, vars, "password123newer\n", "user", "passwd", "anna")
 
+			// totp-off removes an enrolment written straight to the database.
+			st, err := openStore(t.Context(), db)
+			if err != nil {
+				t.Fatal(err)
+			}
+			anna, err := st.UserByUsername(t.Context(), "anna")
+			if err == nil {
+				err = st.PutTOTP(t.Context(), &latchkey.TOTP{UserID: anna.ID, Secret: []byte("s"), CreatedAt: anna.CreatedAt})
+			}
+			if err == nil {
+				err = st.EnableTOTP(t.Context(), anna.ID, anna.CreatedAt, 1, [][]byte{[]byte("code hash")})
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if out := mustRun(t, vars, "", "user", "totp-off", "anna"); !strings.Contains(out, "two-step sign-in of anna is off") {
+				t.Errorf("totp-off: %q", out)
+			}
+			if _, err := st.TOTP(t.Context(), anna.ID); !errors.Is(err, latchkey.ErrNotFound) {
+				t.Errorf("the enrolment after totp-off: %v, want ErrNotFound", err)
+			}
+			st.Close()
+			_, err = runCmd(t, vars, "", "user", "totp-off", "nobody")
+			exitsTwo(t, err, "totp-off of an unknown user")
+
 			var sessions []sessionOut
 			if err := json.Unmarshal([]byte(mustRun(t, vars, "", "sessions", "list", "--user", "anna", "--json")), &sessions); err != nil || len(sessions) != 0 {
 				t.Errorf("sessions list: %v %+v", err, sessions)

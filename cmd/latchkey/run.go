@@ -121,7 +121,7 @@ Commands:
   books     %s
   demo      %s
   user add  %s
-  user list|set-role|disable|enable|passwd
+  user list|set-role|disable|enable|passwd|totp-off
             manage users on the database directly, audited "by the command line"
   sessions  %s
   keys      %s

@@ -196,6 +196,7 @@ func newService(ctx context.Context, cfg *config, store latchkey.Store, limiter 
 		SessionMaxAge:      cfg.SessionMaxAge,
 		ReuseGrace:         cfg.ReuseGrace,
 		RegistrationClosed: !cfg.RegistrationOpen,
+		EncryptionKey:      cfg.EncryptionKey,
 	})
 	return svc, keys, err
 }

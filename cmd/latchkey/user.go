@@ -23,6 +23,7 @@ const userUsage = `Usage: latchkey user add [flags] USERNAME
        latchkey user disable USERNAME
        latchkey user enable USERNAME
        latchkey user passwd USERNAME
+       latchkey user totp-off USERNAME
 
 Manage users on the database directly. Run "latchkey user SUBCOMMAND -h" for its flags.
 `
@@ -31,7 +32,7 @@ Manage users on the database directly. Run "latchkey user SUBCOMMAND -h" for its
 func cmdUser(ctx context.Context, args []string, e env) error {
 	if len(args) == 0 {
 		fmt.Fprint(e.stderr, userUsage)
-		return usageErr("user: want a subcommand: add, list, set-role, disable, enable or passwd")
+		return usageErr("user: want a subcommand: add, list, set-role, disable, enable, passwd or totp-off")
 	}
 	yes, no := true, false
 	switch args[0] {
@@ -54,12 +55,14 @@ func cmdUser(ctx context.Context, args []string, e env) error {
 		})
 	case "passwd":
 		return cmdUserPasswd(ctx, args[1:], e)
+	case "totp-off":
+		return cmdUserTOTPOff(ctx, args[1:], e)
 	case "-h", "-help", "--help", "help":
 		fmt.Fprint(e.stderr, userUsage)
 		return errHelp
 	}
 	fmt.Fprint(e.stderr, userUsage)
-	return usageErr("user: unknown subcommand %q (want add, list, set-role, disable, enable or passwd)", args[0])
+	return usageErr("user: unknown subcommand %q (want add, list, set-role, disable, enable, passwd or totp-off)", args[0])
 }
 
 // cmdUserAdd implements `latchkey user add [--role admin|member] USERNAME`.
