@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/latchkey-dev/latchkey"
+	"github.com/latchkey-dev/latchkey/internal/decodetest"
 )
 
 // The tests of the contract's "Account security" section, over real
@@ -356,4 +357,44 @@ func TestAdminResetPasswordOverHTTP(t *testing.T) {
 	}
 	wantError(t, s.do(t, "POST", "/login", map[string]string{"username": "anna", "password": annaPass}), 401, "invalid_credentials")
 	s.login(t, "anna", "a new password")
+}
+
+// TestAccountHostileBodies runs the shared hostile-body table against
+// every account-security endpoint that reads a body: 400, 413 or 415 by
+// the contract's common rules, never a 500, and nothing changes.
+func TestAccountHostileBodies(t *testing.T) {
+	s := newAccountServer(t)
+	access, _ := s.login(t, "anna", annaPass)
+	admin, _ := s.login(t, "john", "password123admin")
+	id := s.userID(t, "anna")
+	endpoints := []struct{ method, path, bearer string }{
+		{"POST", "/login/mfa", ""},
+		{"POST", "/session/login/mfa", ""},
+		{"POST", "/me/password", access},
+		{"POST", "/me/totp", access},
+		{"POST", "/me/totp/confirm", access},
+		{"DELETE", "/me/totp", access},
+		{"POST", "/admin/users/" + id + "/password", admin},
+	}
+	for _, c := range decodetest.Cases(t) {
+		if c.Status == 0 {
+			continue
+		}
+		for _, ep := range endpoints {
+			t.Run(c.Name+" "+ep.method+" "+ep.path, func(t *testing.T) {
+				headers := []string{"Content-Type", c.ContentType}
+				if ep.bearer != "" {
+					headers = append(headers, bearerOf(ep.bearer)...)
+				}
+				if ep.path == "/session/login/mfa" {
+					headers = append(headers, page()...)
+				}
+				wantError(t, s.do(t, ep.method, ep.path, string(c.Body), headers...), c.Status, c.Code)
+			})
+		}
+	}
+	if on, _, err := s.svc.TOTPStatus(t.Context(), id); err != nil || on {
+		t.Errorf("TOTP after the hostile bodies: on=%v, %v", on, err)
+	}
+	s.login(t, "anna", annaPass) // the password is unchanged
 }
