@@ -108,35 +108,36 @@ func (m *Metrics) HTTP(service string, h http.Handler) http.Handler {
 	})
 }
 
+// auditCounts says which series each audit event type counts in: a
+// login outcome, a revocation cause, or both (reuse is a refresh outcome
+// and a revocation).
+var auditCounts = map[latchkey.AuditType]struct{ login, refresh, revocation string }{
+	latchkey.AuditLoginSucceeded:       {login: "succeeded"},
+	latchkey.AuditLoginFailed:          {login: "failed"},
+	latchkey.AuditLoginThrottled:       {login: "throttled"},
+	latchkey.AuditMFAFailed:            {login: "mfa_failed"},
+	latchkey.AuditRefreshReuseDetected: {refresh: "reuse_detected", revocation: "reuse"},
+	latchkey.AuditLogout:               {revocation: "logout"},
+	latchkey.AuditLogoutAll:            {revocation: "logout_all"},
+	latchkey.AuditSessionsRevoked:      {revocation: "admin"},
+	latchkey.AuditUserUpdated:          {revocation: "user_updated"},
+	latchkey.AuditPasswordReset:        {revocation: "password_reset"},
+	latchkey.AuditPasswordChanged:      {revocation: "password_changed"},
+	latchkey.AuditSessionEnded:         {revocation: "session_ended"},
+}
+
 // Audit counts what the audit log records: logins by outcome, reuse and
 // revocations. Pass it to latchkey.AuditLog.Observe.
 func (m *Metrics) Audit(e latchkey.AuditEvent) {
-	switch e.Type {
-	case latchkey.AuditLoginSucceeded:
-		m.logins.WithLabelValues("succeeded").Inc()
-	case latchkey.AuditLoginFailed:
-		m.logins.WithLabelValues("failed").Inc()
-	case latchkey.AuditLoginThrottled:
-		m.logins.WithLabelValues("throttled").Inc()
-	case latchkey.AuditRefreshReuseDetected:
-		m.refreshes.WithLabelValues("reuse_detected").Inc()
-		m.revocations.WithLabelValues("reuse").Inc()
-	case latchkey.AuditLogout:
-		m.revocations.WithLabelValues("logout").Inc()
-	case latchkey.AuditLogoutAll:
-		m.revocations.WithLabelValues("logout_all").Inc()
-	case latchkey.AuditSessionsRevoked:
-		m.revocations.WithLabelValues("admin").Inc()
-	case latchkey.AuditUserUpdated:
-		m.revocations.WithLabelValues("user_updated").Inc()
-	case latchkey.AuditPasswordReset:
-		m.revocations.WithLabelValues("password_reset").Inc()
-	case latchkey.AuditMFAFailed:
-		m.logins.WithLabelValues("mfa_failed").Inc()
-	case latchkey.AuditSessionEnded:
-		m.revocations.WithLabelValues("session_ended").Inc()
-	case latchkey.AuditPasswordChanged:
-		m.revocations.WithLabelValues("password_changed").Inc()
+	c := auditCounts[e.Type]
+	if c.login != "" {
+		m.logins.WithLabelValues(c.login).Inc()
+	}
+	if c.refresh != "" {
+		m.refreshes.WithLabelValues(c.refresh).Inc()
+	}
+	if c.revocation != "" {
+		m.revocations.WithLabelValues(c.revocation).Inc()
 	}
 }
 

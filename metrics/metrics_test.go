@@ -105,4 +105,24 @@ func TestSeriesMove(t *testing.T) {
 			t.Errorf("metrics lack %s", want)
 		}
 	}
+
+	// The account-security revocations count by their own causes.
+	_, here := post(t, srv.URL+"/login", map[string]string{"username": "anna", "password": "password123member"}, "")
+	_, there := post(t, srv.URL+"/login", map[string]string{"username": "anna", "password": "password123member"}, "")
+	c, err := e.Verifier.Verify(t.Context(), there["accessToken"].(string))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req, _ := http.NewRequest("DELETE", srv.URL+"/me/sessions/"+c.SessionID, nil)
+	req.Header.Set("Authorization", "Bearer "+here["accessToken"].(string))
+	if resp, err := http.DefaultClient.Do(req); err != nil || resp.StatusCode != 204 {
+		t.Fatalf("DELETE /me/sessions/{id}: %v %v", resp, err)
+	}
+	post(t, srv.URL+"/me/password", map[string]string{"currentPassword": "password123member", "newPassword": "a new password"}, here["accessToken"].(string))
+	out = scrape(t, m)
+	for _, want := range []string{`latchkey_revocations_total{cause="session_ended"} 1`, `latchkey_revocations_total{cause="password_changed"} 1`} {
+		if !strings.Contains(out, want) {
+			t.Errorf("metrics lack %s", want)
+		}
+	}
 }
