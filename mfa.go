@@ -340,6 +340,7 @@ func (s *Service) spendCode(ctx context.Context, t *TOTP, code string) (how, why
 		case err != nil:
 			return "", "", fmt.Errorf("check code: %w", err)
 		}
+		s.sealLater(ctx, t, secret)
 		return "authenticator code", "", nil
 	}
 	norm, ok := normalizeRecoveryCode(code)
@@ -353,6 +354,7 @@ func (s *Service) spendCode(ctx context.Context, t *TOTP, code string) (how, why
 	case err != nil:
 		return "", "", fmt.Errorf("check code: %w", err)
 	}
+	s.sealLater(ctx, t, t.Secret) // unsealed, or sealLater does nothing
 	return "recovery code", "", nil
 }
 
@@ -448,6 +450,20 @@ func isDigits(s string, n int) bool {
 		}
 	}
 	return true
+}
+
+// sealLater seals a secret enrolled before the key-encryption key was
+// set, at its first use since, as the KeyRing seals signing keys stored
+// before it. The sign-in goes on if that write fails; the next one tries
+// again.
+func (s *Service) sealLater(ctx context.Context, t *TOTP, secret []byte) {
+	if t.Sealed || s.sealer == nil {
+		return
+	}
+	sealed, _ := s.sealTOTP(t.UserID, secret)
+	if err := s.cfg.Store.SealTOTP(ctx, t.UserID, sealed); err != nil && !errors.Is(err, ErrConflict) {
+		s.cfg.Logger.WarnContext(ctx, "seal totp secret", "user_id", t.UserID, "err", err)
+	}
 }
 
 // totpSealLabel binds a sealed TOTP secret to its user.

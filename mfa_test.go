@@ -388,6 +388,33 @@ func TestTOTPSecretsSealed(t *testing.T) {
 	}
 }
 
+// TestTOTPSecretSealedAfterKeyIsSet: a secret enrolled before a
+// key-encryption key was set is sealed at its first use under one, and
+// keeps working.
+func TestTOTPSecretSealedAfterKeyIsSet(t *testing.T) {
+	path := t.TempDir() + "/auth.db"
+	before := latchkeytest.New(t, latchkeytest.Options{Path: path})
+	anna := before.MustUser(t, "anna", annaPassword, latchkey.RoleMember)
+	secret, _ := enrol(t, before, anna, annaPassword)
+	if st, _ := before.Store.TOTP(t.Context(), anna.ID); st.Sealed {
+		t.Fatal("sealed without a key-encryption key")
+	}
+
+	after := latchkeytest.New(t, latchkeytest.Options{Path: path, Config: func(c *latchkey.Config) { c.EncryptionKey = bytes.Repeat([]byte{7}, 32) }})
+	after.Clock.Advance(before.Clock.Now().Sub(after.Clock.Now()))
+	for range 2 {
+		tok := firstStep(t, after, "anna", annaPassword)
+		if _, err := after.Service.LoginMFA(t.Context(), tok, code(t, secret, after.Clock.Now()), client); err != nil {
+			t.Fatalf("LoginMFA: %v", err)
+		}
+		st, err := after.Store.TOTP(t.Context(), anna.ID)
+		if err != nil || !st.Sealed {
+			t.Fatalf("after a sign-in under a key-encryption key: sealed=%v, %v", st.Sealed, err)
+		}
+		after.Clock.Advance(30 * time.Second)
+	}
+}
+
 // auditTypes counts the user's audit events by type.
 func auditTypes(tb testing.TB, e *latchkeytest.Env, userID string) map[latchkey.AuditType]int {
 	tb.Helper()

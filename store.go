@@ -142,6 +142,11 @@ type Store interface {
 	// already and ErrNotFound if there is none.
 	EnableTOTP(ctx context.Context, userID string, at time.Time, step int64, recovery [][]byte) error
 
+	// SealTOTP replaces the secret of the user's enrolment with its sealed
+	// form, only if it is stored unsealed. It returns ErrConflict if it is
+	// sealed already and ErrNotFound if there is no enrolment.
+	SealTOTP(ctx context.Context, userID string, sealed []byte) error
+
 	// DeleteTOTP removes the user's enrolment and recovery codes. It
 	// returns ErrNotFound if there was no enrolment.
 	DeleteTOTP(ctx context.Context, userID string) error

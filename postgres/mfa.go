@@ -187,3 +187,15 @@ func (s *Store) DeleteExpiredMFAChallenges(ctx context.Context, before time.Time
 	}
 	return int(tag.RowsAffected()), nil
 }
+
+// SealTOTP implements latchkey.Store.
+func (s *Store) SealTOTP(ctx context.Context, userID string, sealed []byte) error {
+	tag, err := s.pool.Exec(ctx, `UPDATE totp SET secret = $1, sealed = true WHERE user_id = $2 AND NOT sealed`, sealed, userID)
+	if err != nil {
+		return fmt.Errorf("seal totp: %w", err)
+	}
+	if tag.RowsAffected() == 0 {
+		return fmt.Errorf("seal totp: %w", totpMissing(ctx, s.pool, userID))
+	}
+	return nil
+}

@@ -208,3 +208,23 @@ func (s *Store) DeleteExpiredMFAChallenges(ctx context.Context, before time.Time
 	}
 	return int(n), nil
 }
+
+// SealTOTP implements latchkey.Store.
+func (s *Store) SealTOTP(ctx context.Context, userID string, sealed []byte) error {
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `UPDATE totp SET secret = ?, sealed = 1 WHERE user_id = ? AND sealed = 0`, sealed, userID)
+		if err != nil {
+			return err
+		}
+		if n, err := res.RowsAffected(); err != nil {
+			return err
+		} else if n == 0 {
+			return s.totpMissing(ctx, tx, userID)
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("seal totp: %w", err)
+	}
+	return nil
+}

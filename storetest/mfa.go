@@ -82,6 +82,23 @@ func testTOTPEnrolment(t *testing.T, s latchkey.Store) {
 	if err := s.EnableTOTP(ctx, "u2", enabledAt, 1, nil); !errors.Is(err, latchkey.ErrNotFound) {
 		t.Errorf("EnableTOTP without an enrolment = %v, want ErrNotFound", err)
 	}
+
+	// A secret stored before a key-encryption key was set is sealed once.
+	if err := s.SealTOTP(ctx, "u1", []byte("sealed form")); err != nil {
+		t.Fatalf("SealTOTP: %v", err)
+	}
+	got = mustTOTP(t, s, "u1")
+	checkBytes(t, "Secret after SealTOTP", got.Secret, []byte("sealed form"))
+	if !got.Sealed || !got.Enabled() || got.LastStep != 1000 {
+		t.Errorf("after SealTOTP = %+v, want sealed and otherwise unchanged", got)
+	}
+	if err := s.SealTOTP(ctx, "u1", []byte("sealed twice")); !errors.Is(err, latchkey.ErrConflict) {
+		t.Errorf("SealTOTP of a sealed secret = %v, want ErrConflict", err)
+	}
+	checkBytes(t, "Secret after a refused SealTOTP", mustTOTP(t, s, "u1").Secret, []byte("sealed form"))
+	if err := s.SealTOTP(ctx, "u2", []byte("x")); !errors.Is(err, latchkey.ErrNotFound) {
+		t.Errorf("SealTOTP without an enrolment = %v, want ErrNotFound", err)
+	}
 }
 
 func enrolled(tb testing.TB, s latchkey.Store, userID, username string, step int64, codes ...string) {
