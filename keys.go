@@ -58,10 +58,10 @@ type SigningKey struct {
 var (
 	// ErrKeysSealed is returned when stored keys are sealed and no
 	// key-encryption key was given.
-	ErrKeysSealed = errors.New("signing keys are sealed and no key-encryption key is set")
+	ErrKeysSealed = errors.New("sealed keys or secrets are stored and no key-encryption key is set")
 	// ErrWrongEncryptionKey is returned when a sealed key does not open
 	// with the key-encryption key given.
-	ErrWrongEncryptionKey = errors.New("signing keys do not open with this key-encryption key")
+	ErrWrongEncryptionKey = errors.New("sealed keys or secrets do not open with this key-encryption key")
 	// ErrKeyNotFound is returned by Retire for a kid that names no
 	// published key. It matches ErrNotFound.
 	ErrKeyNotFound = fmt.Errorf("%w: no such signing key", ErrNotFound)

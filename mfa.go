@@ -481,7 +481,11 @@ func (s *Service) openTOTP(t *TOTP) ([]byte, error) {
 		return t.Secret, nil
 	}
 	if s.sealer == nil {
-		return nil, ErrKeysSealed
+		return nil, fmt.Errorf("totp secret of user %s: %w", t.UserID, ErrKeysSealed)
 	}
-	return s.sealer.open(totpSealLabel+t.UserID, t.Secret)
+	secret, err := s.sealer.open(totpSealLabel+t.UserID, t.Secret)
+	if err != nil {
+		return nil, fmt.Errorf("totp secret of user %s: %w", t.UserID, err)
+	}
+	return secret, nil
 }

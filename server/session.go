@@ -116,7 +116,7 @@ func (b *browser) handleSessionLogin() handlerFunc {
 	}
 }
 
-// handleSessionLoginMFA is POST /login/mfa, the second step of a sign-in
+// handleSessionLoginMFA is POST /session/login/mfa: POST /login/mfa, the second step of a sign-in
 // with TOTP, ending in the cookie like handleSessionLogin.
 func (b *browser) handleSessionLoginMFA() handlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) error {

@@ -25,6 +25,8 @@ import (
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
+
+	"github.com/latchkey-dev/latchkey"
 )
 
 // The sign-in page in real headless Chromium, driven over the DevTools
@@ -330,11 +332,30 @@ func (tb *tab) open(pageURL string) {
 // signIn types the credentials as a person would, and presses Enter.
 func (tb *tab) signIn(user, pass string) {
 	tb.t.Helper()
+	tb.enterPassword(user, pass)
+	tb.waitSignedIn(user)
+}
+
+// enterPassword is the first step of signing in, for a user with two-step
+// sign-in on the whole of it.
+func (tb *tab) enterPassword(user, pass string) {
+	tb.t.Helper()
 	tb.waitFor("the sign-in form shows", shown("signin-form"))
 	tb.do("type "+user+"'s credentials and press Enter",
 		typeInto("signin-username", user),
 		typeInto("signin-password", pass+"\r"))
+}
+
+func (tb *tab) waitSignedIn(user string) {
+	tb.t.Helper()
 	tb.waitFor("signed in as "+user, fmt.Sprintf(`%s && %s === %q`, shown("signed-in"), textOf("whoami-username"), user))
+}
+
+// enterCode waits for the second step of signing in and answers it.
+func (tb *tab) enterCode(code string) {
+	tb.t.Helper()
+	tb.waitFor("the code step shows", fmt.Sprintf(`%s && !%s`, shown("mfa-form"), shown("signin-form")))
+	tb.do("type the code "+code+" and press Enter", typeInto("mfa-code", code+"\r"))
 }
 
 // bookTitles lists the titles in the books table once it has them.
@@ -422,10 +443,16 @@ func afterLoad(refreshes []exchange) []exchange {
 // postJSON calls a demo server from Go, as curl would.
 func postJSON(tb testing.TB, url string, body any, headers ...string) (int, []byte) {
 	tb.Helper()
+	return callJSON(tb, "POST", url, body, headers...)
+}
+
+// callJSON is postJSON with another method.
+func callJSON(tb testing.TB, method, url string, body any, headers ...string) (int, []byte) {
+	tb.Helper()
 	b, _ := json.Marshal(body)
-	req, _ := http.NewRequest("POST", url, strings.NewReader(string(b)))
+	req, _ := http.NewRequest(method, url, strings.NewReader(string(b)))
 	if body == nil {
-		req, _ = http.NewRequest("POST", url, nil)
+		req, _ = http.NewRequest(method, url, nil)
 	} else {
 		req.Header.Set("Content-Type", "application/json")
 	}
@@ -999,6 +1026,380 @@ func TestBrowser(t *testing.T) {
 			tb.fail("still signed in", "an outage signed the user out")
 		}
 	})
+}
+
+// TestBrowserAccount: the page's account area (issue 11) in real Chromium
+// against a real demo: two-step sign-in enrolled from the page and then
+// asked at every sign-in, recovery codes, a password change and "my
+// devices". Each scenario has a user of its own, registered over HTTP, so
+// that its sessions and throttles are its own. The clock is real: a code
+// is accepted once, so a sign-in after the enrolment uses the next step's
+// code (one step of skew is allowed) or a recovery code.
+func TestBrowserAccount(t *testing.T) {
+	b := newTestBrowser(t)
+	authURL, _, _ := startDemo(t, t.TempDir(), nil)
+	page := authURL + "/"
+
+	t.Run("enrol two-step sign-in from the page, then sign in with a code", func(t *testing.T) {
+		registerUser(t, authURL, "erin", "password123erin")
+		tb := b.newTab(t, "erin")
+		tb.open(page)
+		tb.signIn("erin", "password123erin")
+		tb.waitFor("the page says it is off", fmt.Sprintf(`%s.startsWith('Off')`, textOf("totp-status")))
+
+		tb.do("turn it on", chromedp.Click(chromedp.ID("totp-start")))
+		tb.waitFor("the password is asked", shown("totp-start-password"))
+		tb.do("a wrong password", typeInto("totp-start-password", "not-erins-password\r"))
+		tb.waitFor("the page says it is wrong", fmt.Sprintf(`%s && %s === 'Wrong password.'`, shown("totp-start-error"), textOf("totp-start-error")))
+		tb.do("the right one", typeInto("totp-start-password", "password123erin\r"))
+		tb.waitFor("the QR code and the key show", fmt.Sprintf(`%s && %s.length > 0`, shown("totp-enrol"), textOf("totp-secret")))
+		qr := eval[map[string]any](tb, "the QR code", `(img => ({ src: img.getAttribute('src').slice(0, 22), loaded: img.complete && img.naturalWidth > 0 }))(document.getElementById('totp-qr'))`)
+		if qr["src"] != "data:image/png;base64," || qr["loaded"] != true {
+			tb.fail("the QR code", "img %v: want a data:image/png URL that the CSP lets load", qr)
+		}
+		secret := strings.Join(strings.Fields(tb.text("totp-secret")), "")
+		if eval[bool](tb, "still off until confirmed", shown("totp-disable-form")) {
+			tb.fail("still off until confirmed", "the page offers to turn off what is not on yet")
+		}
+
+		tb.do("a wrong code", typeInto("totp-confirm-code", wrongCode(t, secret)+"\r"))
+		tb.waitFor("the page says the code is wrong", fmt.Sprintf(`%s && %s.includes('not the code')`, shown("totp-confirm-error"), textOf("totp-confirm-error")))
+		tb.do("the code the app shows", typeInto("totp-confirm-code", totpCode(t, secret, time.Now())+"\r"))
+		tb.waitFor("the recovery codes show", fmt.Sprintf(`%s && document.querySelectorAll('#recovery-codes li').length === 10`, shown("totp-recovery")))
+		codes := eval[[]string](tb, "read the recovery codes", `[...document.querySelectorAll('#recovery-codes li')].map(li => li.textContent)`)
+		for _, c := range codes {
+			if !regexp.MustCompile(`^[a-z2-7]{4}(-[a-z2-7]{4}){3}$`).MatchString(c) {
+				tb.fail("read the recovery codes", "code %q, want xxxx-xxxx-xxxx-xxxx", c)
+			}
+		}
+		if w := tb.text("recovery-warning"); !strings.Contains(w, "will not be shown again") || !eval[bool](tb, "the warning shows", shown("recovery-warning")) {
+			tb.fail("the warning shows", "warning %q", w)
+		}
+		if tb.text("totp-secret") != "" || eval[bool](tb, "the secret is gone", `document.getElementById('totp-qr').hasAttribute('src')`) {
+			tb.fail("the secret is gone", "the key or the QR code stays in the page after the enrolment")
+		}
+		tb.do("acknowledge them", chromedp.Click(chromedp.ID("recovery-ack")))
+		tb.waitFor("the page says it is on, with ten codes", fmt.Sprintf(`%s && %s.startsWith('On') && %s.includes('10 recovery codes left') && %s`,
+			shown("totp-status"), textOf("totp-status"), textOf("totp-status"), shown("totp-disable-form")))
+		if n := eval[int](tb, "the codes are gone", `document.querySelectorAll('#recovery-codes li').length`); n != 0 || eval[bool](tb, "the codes are gone", shown("totp-recovery")) {
+			tb.fail("the codes are gone", "%d recovery codes stay in the page", n)
+		}
+
+		tb.do("sign out", chromedp.Click(chromedp.ID("signout")))
+		tb.enterPassword("erin", "password123erin")
+		tb.waitFor("the code step shows", fmt.Sprintf(`%s && %s.includes('Enter the 6-digit code from your authenticator app, or a recovery code')`,
+			shown("mfa-form"), textOf("mfa-code-hint")))
+		if eval[bool](tb, "not signed in yet", shown("signed-in")) || tb.refreshCookie(authURL) != nil {
+			tb.fail("not signed in yet", "the password alone signed erin in")
+		}
+		// The code of the enrolment's step is spent; the next step's is
+		// what the app shows a moment later.
+		tb.enterCode(totpCode(t, secret, time.Now().Add(30*time.Second)))
+		tb.waitSignedIn("erin")
+		if got := tb.exchanges("POST", "/session/login"); len(got) != 2 || got[1].status != 401 {
+			tb.fail("the password step", "POST /session/login: %+v, want the second answered 401 mfa_required", got)
+		}
+		if got := tb.exchanges("POST", "/session/login/mfa"); len(got) != 1 || got[0].status != 200 {
+			tb.fail("the code step", "POST /session/login/mfa: %+v, want one 200", got)
+		}
+		tb.noTokenReadable(authURL, "after the two-step sign-in")
+		tb.waitFor("the page says it is on", fmt.Sprintf(`%s.startsWith('On')`, textOf("totp-status")))
+
+		// Off again, with the password and a recovery code.
+		tb.do("turn it off with a wrong code",
+			typeInto("totp-disable-password", "password123erin"),
+			typeInto("totp-disable-code", "aaaa-aaaa-aaaa-aaaa\r"))
+		tb.waitFor("the page says the code is wrong", fmt.Sprintf(`%s && %s.includes('code is wrong')`, shown("totp-disable-error"), textOf("totp-disable-error")))
+		tb.do("turn it off with a recovery code", typeInto("totp-disable-code", codes[0]+"\r"))
+		tb.waitFor("the page says it is off", fmt.Sprintf(`%s.startsWith('Off') && %s`, textOf("totp-status"), shown("totp-start")))
+		tb.do("sign out", chromedp.Click(chromedp.ID("signout")))
+		tb.signIn("erin", "password123erin") // the password alone again
+	})
+
+	t.Run("a recovery code signs in once, and a wrong code can be retried", func(t *testing.T) {
+		registerUser(t, authURL, "frank", "password123frank")
+		secret, codes := enrolOverHTTP(t, authURL, "frank", "password123frank")
+		tb := b.newTab(t, "frank")
+		tb.open(page)
+		tb.enterPassword("frank", "password123frank")
+		tb.enterCode(wrongCode(t, secret))
+		tb.waitFor("the page says the code is wrong", fmt.Sprintf(`%s && %s.includes('wrong')`, shown("mfa-error"), textOf("mfa-error")))
+		tb.enterCode(strings.ToUpper(codes[0])) // as a person may type it
+		tb.waitSignedIn("frank")
+		tb.waitFor("nine codes left", fmt.Sprintf(`%s.includes('9 recovery codes left')`, textOf("totp-status")))
+
+		tb.do("sign out", chromedp.Click(chromedp.ID("signout")))
+		tb.enterPassword("frank", "password123frank")
+		tb.enterCode(codes[0])
+		tb.waitFor("the used code is refused", fmt.Sprintf(`%s && %s.includes('already used')`, shown("mfa-error"), textOf("mfa-error")))
+		if eval[bool](tb, "still at the code step", shown("signed-in")+" || !"+shown("mfa-form")) {
+			tb.fail("still at the code step", "a used recovery code signed frank in, or the step went")
+		}
+		tb.enterCode(codes[1])
+		tb.waitSignedIn("frank")
+		tb.waitFor("eight codes left", fmt.Sprintf(`%s.includes('8 recovery codes left')`, textOf("totp-status")))
+		var statuses []int64
+		for _, x := range tb.exchanges("POST", "/session/login/mfa") {
+			statuses = append(statuses, x.status)
+		}
+		if fmt.Sprint(statuses) != "[401 200 401 200]" {
+			tb.fail("the code step's answers", "POST /session/login/mfa answered %v, want [401 200 401 200]", statuses)
+		}
+	})
+
+	t.Run("an expired step goes back to the password, and throttled codes give the wait", func(t *testing.T) {
+		id := registerUser(t, authURL, "gina", "password123gina")
+		enrolOverHTTP(t, authURL, "gina", "password123gina")
+		admin := apiLogin(t, authURL, "john", "password123admin")
+		tb := b.newTab(t, "gina")
+		tb.open(page)
+		tb.enterPassword("gina", "password123gina")
+		tb.waitFor("the code step shows", shown("mfa-form"))
+		// The first step's answer no longer holds once the account is
+		// disabled: the server refuses the mfaToken (invalid_grant).
+		setDisabled(t, authURL, admin, id, true)
+		tb.enterCode("123456")
+		tb.waitFor("back at the password form", fmt.Sprintf(`%s && !%s && %s.includes('Enter your password again') && document.getElementById('signin-username').value === 'gina'`,
+			shown("signin-form"), shown("mfa-form"), textOf("signin-error")))
+		setDisabled(t, authURL, admin, id, false)
+
+		tb.enterPassword("gina", "password123gina")
+		tb.waitFor("the code step shows", shown("mfa-form"))
+		// Someone with gina's password guesses codes over the API until the
+		// server makes them wait; the page then shows the wait too.
+		tok := mfaToken(t, authURL, "gina", "password123gina")
+		throttled := false
+		for range 30 {
+			st, body := postJSON(t, authURL+"/login/mfa", map[string]string{"mfaToken": tok, "code": "aaaa-bbbb-cccc-dddd"})
+			if st == 429 {
+				throttled = true
+				break
+			}
+			if st != 401 {
+				t.Fatalf("a wrong code: %d %s", st, body)
+			}
+		}
+		if !throttled {
+			t.Fatal("30 wrong codes and no 429")
+		}
+		tb.enterCode("123456")
+		tb.waitFor("the page gives the wait", fmt.Sprintf(`/Try again in \d+ (s|min)/.test(%s)`, textOf("mfa-error")))
+		if !eval[bool](tb, "the button waits too", `document.getElementById('mfa-submit').disabled`) {
+			tb.fail("the button waits too", "the verify button is enabled during the wait")
+		}
+		if got := tb.exchanges("POST", "/session/login/mfa"); len(got) != 2 || got[0].status != 401 || got[1].status != 429 {
+			tb.fail("the code step's answers", "POST /session/login/mfa: %+v, want 401 then 429", got)
+		}
+	})
+
+	t.Run("a password change from the page ends the other sessions and keeps this one", func(t *testing.T) {
+		registerUser(t, authURL, "carol", "password123carol")
+		other := apiLogin(t, authURL, "carol", "password123carol") // another device, over HTTP
+		tb := b.newTab(t, "carol")
+		tb.open(page)
+		tb.signIn("carol", "password123carol")
+		tb.waitFor("two devices listed", `document.querySelectorAll('#devices-list li').length === 2`)
+
+		tb.do("a wrong current password",
+			typeInto("password-current", "not-carols-password"),
+			typeInto("password-new", "password456carol\r"))
+		tb.waitFor("the page says it is wrong", fmt.Sprintf(`%s && %s === 'The current password is wrong.'`, shown("password-error"), textOf("password-error")))
+		if got := tb.exchanges("POST", "/me/password"); len(got) != 1 {
+			tb.fail("one attempt spent", "POST /me/password sent %d times for one wrong password (a 401 must not be retried)", len(got))
+		}
+		tb.do("change it",
+			typeInto("password-current", "password123carol"),
+			typeInto("password-new", "password456carol\r"))
+		tb.waitFor("the page says the others were signed out", fmt.Sprintf(`%s && %s.includes('Every other device') && %s.includes('signed out')`,
+			shown("password-notice"), textOf("password-notice"), textOf("password-notice")))
+		tb.waitFor("only this device is listed", `document.querySelectorAll('#devices-list li').length === 1 && document.querySelector('#devices-list li').classList.contains('current')`)
+
+		if st, body := postJSON(t, authURL+"/token", map[string]string{"refreshToken": other.RefreshToken}); st != 401 || !strings.Contains(string(body), "invalid_grant") {
+			t.Errorf("the other device's refresh after the change: %d %s, want 401 invalid_grant", st, body)
+		}
+		// The page is still signed in: its session refreshes, and its
+		// calls go through.
+		n := refreshCount(tb)
+		tb.do("refresh now", chromedp.Click(chromedp.ID("token-refresh")))
+		tb.waitFor("the session still refreshes", fmt.Sprintf(`Number(%s) === %d`, textOf("token-refreshes"), n+1))
+		tb.do("reload the devices", chromedp.Click(chromedp.ID("devices-reload")))
+		tb.waitFor("still listed", `document.querySelectorAll('#devices-list li.current').length === 1`)
+		if !eval[bool](tb, "still signed in", shown("signed-in")) {
+			tb.fail("still signed in", "signed out: %s", tb.text("notice"))
+		}
+		if st, _ := postJSON(t, authURL+"/login", map[string]string{"username": "carol", "password": "password456carol"}); st != 200 {
+			t.Errorf("login with the new password: %d", st)
+		}
+	})
+
+	t.Run("my devices lists the sessions, and signing one out ends it", func(t *testing.T) {
+		registerUser(t, authURL, "dana", "password123dana")
+		laptop := b.newTab(t, "laptop")
+		phone := b.newTab(t, "phone")
+		laptop.open(page)
+		laptop.signIn("dana", "password123dana")
+		phone.open(page)
+		phone.signIn("dana", "password123dana")
+		script := apiLogin(t, authURL, "dana", "password123dana")
+		laptopSID, phoneSID := laptop.claims()["sid"].(string), phone.claims()["sid"].(string)
+		scriptSID := claimsOf(t, script.AccessToken)["sid"].(string)
+
+		laptop.do("reload the devices", chromedp.Click(chromedp.ID("devices-reload")))
+		laptop.waitFor("three devices listed", `document.querySelectorAll('#devices-list li').length === 3`)
+		rows := eval[[]map[string]any](laptop, "read the list", `[...document.querySelectorAll('#devices-list li')].map(li => ({
+			id: li.dataset.id, text: li.textContent, current: li.classList.contains('current'),
+			button: li.querySelector('button').textContent }))`)
+		byID := map[string]map[string]any{}
+		for _, r := range rows {
+			byID[r["id"].(string)] = r
+		}
+		for sid, want := range map[string]struct {
+			current bool
+			says    string
+			button  string
+		}{
+			laptopSID: {true, "This device", "Sign out"},
+			phoneSID:  {false, "Chrome on Linux", "Sign out this device"},
+			scriptSID: {false, "A Go program", "Sign out this device"},
+		} {
+			r := byID[sid]
+			if r == nil || r["current"] != want.current || !strings.Contains(r["text"].(string), want.says) ||
+				!strings.Contains(r["text"].(string), "127.0.0.1") || r["button"] != want.button {
+				laptop.fail("read the list", "session %s: %v; want current %v, saying %q and the address, button %q (all: %v)", sid, r, want.current, want.says, want.button, rows)
+			}
+		}
+		if rows[0]["id"] != laptopSID {
+			laptop.fail("read the list", "this device is not listed first: %v", rows)
+		}
+
+		laptop.do("sign the phone out", chromedp.Click(chromedp.CSS(fmt.Sprintf(`#devices-list li[data-id=%q] button`, phoneSID))))
+		laptop.waitFor("two devices left", fmt.Sprintf(`document.querySelectorAll('#devices-list li').length === 2 && !document.querySelector('#devices-list li[data-id=%q]') && %s.includes('Signed out')`,
+			phoneSID, textOf("devices-notice")))
+		if got := laptop.exchanges("DELETE", "/me/sessions/"+phoneSID); len(got) != 1 || got[0].status != 204 || !strings.HasPrefix(got[0].authorization, "Bearer ") {
+			laptop.fail("DELETE /me/sessions/{id} with the Bearer token", "%+v", got)
+		}
+		phone.do("the phone comes back", chromedp.Reload())
+		phone.waitFor("the phone is signed out", shown("signin-form"))
+		if st, body := postJSON(t, authURL+"/token", map[string]string{"refreshToken": script.RefreshToken}); st != 200 {
+			t.Errorf("the script's session, not signed out: refresh %d %s", st, body)
+		}
+
+		// Ending this device's own session is signing out.
+		laptop.do("sign this device out", chromedp.Click(chromedp.CSS(fmt.Sprintf(`#devices-list li[data-id=%q] button`, laptopSID))))
+		laptop.waitFor("the laptop is signed out", fmt.Sprintf(`%s && %s === 'You are signed out.'`, shown("signin-form"), textOf("notice")))
+		if c := laptop.refreshCookie(authURL); c != nil {
+			laptop.fail("the cookie is gone", "the browser still holds %s", c.Name)
+		}
+		if n := eval[int](laptop, "the list is gone", `document.querySelectorAll('#devices-list li').length`); n != 0 {
+			laptop.fail("the list is gone", "%d devices stay in the page after signing out", n)
+		}
+	})
+}
+
+// tokens is the answer of POST /login.
+type tokens struct {
+	AccessToken  string `json:"accessToken"`
+	RefreshToken string `json:"refreshToken"`
+}
+
+func registerUser(tb testing.TB, authURL, user, pass string) (id string) {
+	tb.Helper()
+	st, body := postJSON(tb, authURL+"/register", map[string]string{"username": user, "password": pass})
+	var u struct{ ID string }
+	if st != 201 || json.Unmarshal(body, &u) != nil || u.ID == "" {
+		tb.Fatalf("register %s: %d %s", user, st, body)
+	}
+	return u.ID
+}
+
+func apiLogin(tb testing.TB, authURL, user, pass string) tokens {
+	tb.Helper()
+	st, body := postJSON(tb, authURL+"/login", map[string]string{"username": user, "password": pass})
+	var tk tokens
+	if st != 200 || json.Unmarshal(body, &tk) != nil || tk.AccessToken == "" {
+		tb.Fatalf("login %s: %d %s", user, st, body)
+	}
+	return tk
+}
+
+// mfaToken is the first step of a login over HTTP for a user with TOTP.
+func mfaToken(tb testing.TB, authURL, user, pass string) string {
+	tb.Helper()
+	st, body := postJSON(tb, authURL+"/login", map[string]string{"username": user, "password": pass})
+	var m struct {
+		Error    string `json:"error"`
+		MFAToken string `json:"mfaToken"`
+	}
+	if st != 401 || json.Unmarshal(body, &m) != nil || m.Error != "mfa_required" || m.MFAToken == "" {
+		tb.Fatalf("login %s: %d %s, want 401 mfa_required with an mfaToken", user, st, body)
+	}
+	return m.MFAToken
+}
+
+// enrolOverHTTP turns TOTP on for a user with the API, as a setup step,
+// and returns the secret and the recovery codes.
+func enrolOverHTTP(tb testing.TB, authURL, user, pass string) (secret string, codes []string) {
+	tb.Helper()
+	bearer := "Bearer " + apiLogin(tb, authURL, user, pass).AccessToken
+	st, body := postJSON(tb, authURL+"/me/totp", map[string]string{"password": pass}, "Authorization", bearer)
+	var en struct{ Secret string }
+	if st != 200 || json.Unmarshal(body, &en) != nil || en.Secret == "" {
+		tb.Fatalf("POST /me/totp for %s: %d %s", user, st, body)
+	}
+	st, body = postJSON(tb, authURL+"/me/totp/confirm", map[string]string{"code": totpCode(tb, en.Secret, time.Now())}, "Authorization", bearer)
+	var rc struct{ RecoveryCodes []string }
+	if st != 200 || json.Unmarshal(body, &rc) != nil || len(rc.RecoveryCodes) != 10 {
+		tb.Fatalf("POST /me/totp/confirm for %s: %d %s", user, st, body)
+	}
+	return en.Secret, rc.RecoveryCodes
+}
+
+func setDisabled(tb testing.TB, authURL string, admin tokens, id string, disabled bool) {
+	tb.Helper()
+	if st, body := callJSON(tb, "PATCH", authURL+"/admin/users/"+id, map[string]bool{"disabled": disabled}, "Authorization", "Bearer "+admin.AccessToken); st != 200 {
+		tb.Fatalf("PATCH /admin/users/%s disabled=%v: %d %s", id, disabled, st, body)
+	}
+}
+
+// totpCode is what an authenticator app with the secret shows at t.
+func totpCode(tb testing.TB, secret string, t time.Time) string {
+	tb.Helper()
+	c, err := latchkey.TOTPCode(secret, t)
+	if err != nil {
+		tb.Fatalf("TOTP code of %q: %v", secret, err)
+	}
+	return c
+}
+
+// wrongCode is a 6-digit code that no step of the skew window has now.
+func wrongCode(tb testing.TB, secret string) string {
+	tb.Helper()
+	near := map[string]bool{}
+	for d := -2; d <= 2; d++ {
+		near[totpCode(tb, secret, time.Now().Add(time.Duration(d)*30*time.Second))] = true
+	}
+	for _, c := range []string{"000000", "111111", "222222", "333333", "444444", "555555"} {
+		if !near[c] {
+			return c
+		}
+	}
+	tb.Fatal("no wrong code")
+	return ""
+}
+
+// claimsOf decodes a JWT's payload.
+func claimsOf(tb testing.TB, jwt string) map[string]any {
+	tb.Helper()
+	parts := strings.Split(jwt, ".")
+	var m map[string]any
+	b, err := base64.RawURLEncoding.DecodeString(parts[min(1, len(parts)-1)])
+	if err == nil {
+		err = json.Unmarshal(b, &m)
+	}
+	if len(parts) != 3 || err != nil {
+		tb.Fatalf("not a JWT (%v): %q", err, jwt)
+	}
+	return m
 }
 
 // TestBrowserSettings: LATCHKEY_BOOKS_URL and LATCHKEY_COOKIE_SECURE as the

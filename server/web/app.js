@@ -11,6 +11,11 @@
 // Every /session/* call sends X-Latchkey-CSRF: 1, which the server requires
 // together with an Origin it knows: a page of another origin cannot send it.
 //
+// Two-step sign-in: for a user with TOTP on, /session/login answers 401
+// mfa_required with an mfaToken. It lives in the variable `mfa` below, and
+// only until the second step (/session/login/mfa) succeeds, is abandoned or
+// is refused as expired: like the access token, it is never stored.
+//
 // Tabs of one browser share the cookie. Refreshes (and sign-in and sign-out,
 // which change the cookie too) run one at a time under a Web Lock, so two
 // tabs never present the same refresh token at once; a tab that refreshed
@@ -33,6 +38,9 @@ let retryDelay = 0; // ms before retrying a refresh that could not reach the ser
 let refreshes = 0;
 let inflight = null; // the refresh this tab is running, shared by its callers
 let editing = null; // the book being edited, or null when the form adds one
+let mfa = null; // {username, token}: the sign-in's second step, while it is asked for
+let totp = null; // {enabled, recoveryCodesLeft} from GET /me/totp
+let totpStep = null; // null, 'password', 'enrol' or 'codes': where the enrolment is
 
 // ---- talking to the servers ---------------------------------------------
 
@@ -46,12 +54,13 @@ class Unreachable extends Error {
 }
 
 class ApiError extends Error {
-  constructor(service, status, code, description, retryAfter) {
+  constructor(service, status, code, description, retryAfter, data) {
     super(description);
     this.service = service;
     this.status = status;
     this.code = code;
     this.retryAfter = retryAfter; // seconds, or 0
+    this.data = data; // the parsed body, for the mfaToken of mfa_required
   }
 }
 
@@ -92,7 +101,7 @@ async function request(which, path, { method = 'GET', body, bearer, session = fa
   if (!res.ok) {
     throw new ApiError(service, res.status, data?.error ?? `http_${res.status}`,
       data?.error_description ?? `The ${service} answered ${res.status}.`,
-      retryAfterSeconds(res.headers.get('Retry-After')));
+      retryAfterSeconds(res.headers.get('Retry-After')), data);
   }
   return data;
 }
@@ -106,19 +115,23 @@ function retryAfterSeconds(v) {
 
 // authed is request with the access token. A 401 means the token is no
 // longer good (expired while the tab slept, say): it refreshes once and
-// tries again, which is safe because a refused request did nothing.
+// tries again, which is safe because a refused request did nothing. A 401
+// about what was sent (a wrong current password or code) is the answer
+// itself: trying again would only spend another attempt of the throttle.
 async function authed(which, path, opts = {}) {
   if (!token) throw new ApiError('auth server', 401, 'signed_out', 'You are signed out.', 0);
   const used = token.raw;
   try {
     return await request(which, path, { ...opts, bearer: used });
   } catch (err) {
-    if (!(err instanceof ApiError) || err.status !== 401) throw err;
+    if (!(err instanceof ApiError) || err.status !== 401 || credentialCodes.has(err.code)) throw err;
     const r = await refresh('401', used);
     if (!token || (r !== 'ok' && r !== 'fresh')) throw err;
     return await request(which, path, { ...opts, bearer: token.raw });
   }
 }
+
+const credentialCodes = new Set(['invalid_credentials', 'invalid_grant', 'mfa_required']);
 
 // describe turns a failure into a sentence for the person at the keyboard.
 // doing says what failed, as in "Could not <doing>".
@@ -391,13 +404,15 @@ function isAdmin() {
 
 async function showSignedIn() {
   clearMessage($('notice'));
+  leaveCodeStep();
+  resetAccount();
   $('loading').hidden = true;
   $('signed-out').hidden = true;
   $('signed-in').hidden = false;
   $('account').hidden = false;
   $('account-name').textContent = `${token.claims.username} (${token.claims.role})`;
   applyRole();
-  await Promise.all([loadMe(), loadBooks(), loadArticles()]);
+  await Promise.all([loadMe(), loadBooks(), loadArticles(), loadDevices(), loadTOTP()]);
 }
 
 function applyRole() {
@@ -424,6 +439,8 @@ function signedOut(message) {
   $('books-body').replaceChildren();
   $('articles-list').replaceChildren();
   resetBookForm();
+  resetAccount();
+  leaveCodeStep();
   for (const id of ['books-error', 'books-notice', 'articles-error', 'whoami-error', 'token-error']) clearMessage($(id));
   if (message) notice(message);
   else clearMessage($('notice'));
@@ -443,6 +460,7 @@ async function loadMe() {
   $('whoami-id').textContent = me.id;
   $('whoami-created').textContent = new Date(me.createdAt).toLocaleString();
   $('account-name').textContent = `${me.username} (${me.role})`;
+  $('password-username').value = me.username;
   applyRole();
 }
 
@@ -458,9 +476,26 @@ function busy(button, text) {
   };
 }
 
+// signIn is the password step. It returns true when signed in, and false
+// when the server asks for the second step, which the code form then shows.
 async function signIn(username, password) {
-  const data = await coordinated(() =>
-    request('auth', '/session/login', { method: 'POST', body: { username, password }, session: true }));
+  let data;
+  try {
+    data = await coordinated(() =>
+      request('auth', '/session/login', { method: 'POST', body: { username, password }, session: true }));
+  } catch (err) {
+    if (err instanceof ApiError && err.code === 'mfa_required' && typeof err.data?.mfaToken === 'string') {
+      askForCode(username, err.data.mfaToken);
+      return false;
+    }
+    throw err;
+  }
+  await sessionStarted(data);
+  return true;
+}
+
+// sessionStarted takes the answer of a sign-in that set the cookie.
+async function sessionStarted(data) {
   retryDelay = 0;
   clearMessage($('alert'));
   clearMessage($('notice'));
@@ -485,13 +520,86 @@ $('signin-form').addEventListener('submit', async (ev) => {
   const done = busy($('signin-submit'), 'Signing in…');
   try {
     await signIn(username, password);
-    $('signin-password').value = '';
+    $('signin-password').value = ''; // the code step does not need it either
   } catch (e) {
     showError(err, e, 'sign you in', $('signin-submit'));
     $('signin-password').select();
   } finally {
     done();
   }
+});
+
+// ---- the second step of sign-in ------------------------------------------
+
+function askForCode(username, mfaToken) {
+  mfa = { username, token: mfaToken };
+  clearMessage($('notice'));
+  clearMessage($('signin-error'));
+  clearMessage($('mfa-error'));
+  $('mfa-for').textContent = `The password for ${username} is right. One more step: your account has two-step sign-in on.`;
+  $('mfa-code').value = '';
+  $('signin-form').hidden = true;
+  $('mfa-form').hidden = false;
+  $('mfa-code').focus();
+}
+
+// leaveCodeStep forgets the mfaToken and shows the password form again.
+function leaveCodeStep() {
+  mfa = null;
+  $('mfa-code').value = '';
+  clearMessage($('mfa-error'));
+  $('mfa-submit').disabled = false; // a countdown of a throttled code is over with the step
+  $('mfa-form').hidden = true;
+  $('signin-form').hidden = false;
+}
+
+$('mfa-form').addEventListener('submit', async (ev) => {
+  ev.preventDefault();
+  const err = $('mfa-error');
+  clearMessage(err);
+  if (!mfa) {
+    leaveCodeStep();
+    return;
+  }
+  const code = $('mfa-code').value.trim();
+  if (!code) {
+    showMessage(err, 'Enter the 6-digit code from your authenticator app, or one of your recovery codes.');
+    $('mfa-code').focus();
+    return;
+  }
+  const step = mfa;
+  const done = busy($('mfa-submit'), 'Checking…');
+  try {
+    const data = await coordinated(() =>
+      request('auth', '/session/login/mfa', { method: 'POST', body: { mfaToken: step.token, code }, session: true }));
+    leaveCodeStep();
+    await sessionStarted(data);
+  } catch (e) {
+    if (e instanceof ApiError && e.code === 'invalid_grant') {
+      // The step expired (it lasts minutes) or is otherwise over: the
+      // password is asked again, for a new mfaToken.
+      leaveCodeStep();
+      $('signin-username').value = step.username;
+      showMessage($('signin-error'), 'The two-step sign-in expired or was already used. Enter your password again.');
+      $('signin-password').focus();
+      return;
+    }
+    if (e instanceof ApiError && e.code === 'invalid_credentials') {
+      showMessage(err, 'That code is wrong, expired or already used. Enter the code your app shows now, or an unused recovery code.');
+    } else {
+      showError(err, e, 'check the code', $('mfa-submit'));
+    }
+    $('mfa-code').select();
+  } finally {
+    done();
+  }
+});
+
+$('mfa-cancel').addEventListener('click', () => {
+  const username = mfa?.username;
+  leaveCodeStep();
+  if (username) $('signin-username').value = username;
+  $('signin-password').focus();
 });
 
 $('register-form').addEventListener('submit', async (ev) => {
@@ -519,9 +627,9 @@ $('register-form').addEventListener('submit', async (ev) => {
     return;
   }
   try {
-    await signIn(username, password);
+    const signedIn = await signIn(username, password);
     $('register-form').reset();
-    notice(`Welcome, ${username}. Your account is created and you are signed in.`);
+    if (signedIn) notice(`Welcome, ${username}. Your account is created and you are signed in.`);
   } catch (e) {
     showError(err, e, 'sign you in to the new account', $('register-submit'));
   } finally {
@@ -765,6 +873,400 @@ $('article-form').addEventListener('submit', async (ev) => {
   }
   $('article-form').reset();
   await loadArticles();
+});
+
+// ---- account: password, devices, two-step sign-in ---------------------------
+
+// serverSays is the server's description of a refused field as a
+// sentence: "newPassword: must differ …" becomes "Must differ ….".
+function serverSays(err) {
+  const text = String(err.message ?? '').replace(/^[A-Za-z]+: /, '').trim();
+  if (!text) return `The ${err.service} refused it (${err.status}).`;
+  const sentence = text[0].toUpperCase() + text.slice(1);
+  return /[.!?]$/.test(sentence) ? sentence : sentence + '.';
+}
+
+// resetAccount empties the account area: nothing of one user's (a secret,
+// recovery codes, the devices) stays in the page for the next.
+function resetAccount() {
+  totp = null;
+  totpStep = null;
+  forgetEnrolment();
+  $('recovery-codes').replaceChildren();
+  $('devices-list').replaceChildren();
+  $('devices-empty').hidden = true;
+  $('totp-status').textContent = '';
+  for (const f of ['password-form', 'totp-start-form', 'totp-confirm-form', 'totp-disable-form']) $(f).reset();
+  for (const id of ['password-error', 'password-notice', 'devices-error', 'devices-notice', 'totp-error', 'totp-notice',
+    'totp-start-error', 'totp-confirm-error', 'totp-disable-error', 'recovery-error', 'recovery-notice']) clearMessage($(id));
+  for (const id of ['password-submit', 'totp-start-submit', 'totp-confirm-submit', 'totp-disable-submit']) $(id).disabled = false;
+  renderTOTP();
+}
+
+// Password.
+
+$('password-form').addEventListener('submit', async (ev) => {
+  ev.preventDefault();
+  const err = $('password-error');
+  clearMessage(err);
+  clearMessage($('password-notice'));
+  const currentPassword = $('password-current').value;
+  const newPassword = $('password-new').value;
+  if (!currentPassword) {
+    showMessage(err, 'Enter your current password.');
+    $('password-current').focus();
+    return;
+  }
+  if ([...newPassword].length < 8 || [...newPassword].length > 128) {
+    showMessage(err, 'Choose a new password of 8 to 128 characters.');
+    $('password-new').focus();
+    return;
+  }
+  if (newPassword === currentPassword) {
+    showMessage(err, 'The new password is the same as the current one. Choose another.');
+    $('password-new').focus();
+    return;
+  }
+  const done = busy($('password-submit'), 'Changing…');
+  try {
+    await authed('auth', '/me/password', { method: 'POST', body: { currentPassword, newPassword } });
+  } catch (e) {
+    if (e instanceof ApiError && e.code === 'invalid_credentials') {
+      showMessage(err, 'The current password is wrong.');
+      $('password-current').select();
+    } else if (e instanceof ApiError && e.code === 'invalid_request') {
+      showMessage(err, `The new password was refused: ${serverSays(e)}`);
+      $('password-new').select();
+    } else {
+      showError(err, e, 'change the password', $('password-submit'));
+    }
+    return;
+  } finally {
+    done();
+  }
+  $('password-current').value = '';
+  $('password-new').value = '';
+  showMessage($('password-notice'), 'Your password is changed. Every other device signed in to your account was signed out; this one stays signed in.');
+  await loadDevices();
+});
+
+// My devices.
+
+async function loadDevices() {
+  let data;
+  try {
+    data = await authed('auth', '/me/sessions');
+  } catch (err) {
+    showError($('devices-error'), err, 'list your devices');
+    return;
+  }
+  if (!token) return; // signed out meanwhile
+  clearMessage($('devices-error'));
+  const list = Array.isArray(data?.sessions) ? data.sessions.slice() : [];
+  list.sort((a, b) => Number(b.current === true) - Number(a.current === true)); // this device first
+  $('devices-list').replaceChildren(...list.map(deviceItem));
+  $('devices-empty').hidden = list.length > 0;
+}
+
+// agentName makes a user agent string readable: "Chrome on Linux".
+function agentName(ua) {
+  if (!ua) return 'Unknown device';
+  const browsers = [[/Edg\//, 'Edge'], [/OPR\//, 'Opera'], [/Firefox\//, 'Firefox'], [/HeadlessChrome\//, 'Headless Chrome'],
+    [/Chrome\//, 'Chrome'], [/Safari\//, 'Safari'], [/^curl\//, 'curl'], [/^Go-http-client\//, 'A Go program']];
+  const systems = [[/Android/, 'Android'], [/iPhone|iPad/, 'iOS'], [/Windows/, 'Windows'], [/CrOS/, 'ChromeOS'],
+    [/Mac OS X|Macintosh/, 'macOS'], [/Linux/, 'Linux']];
+  const browser = browsers.find(([re]) => re.test(ua))?.[1];
+  const system = systems.find(([re]) => re.test(ua))?.[1];
+  if (browser && system) return `${browser} on ${system}`;
+  return browser ?? system ?? (ua.length > 60 ? ua.slice(0, 57) + '…' : ua);
+}
+
+function when(t) {
+  const d = new Date(t);
+  return t && !Number.isNaN(d.getTime()) ? d.toLocaleString() : 'unknown';
+}
+
+function deviceItem(s) {
+  const li = document.createElement('li');
+  li.dataset.id = String(s.id);
+  const name = agentName(s.userAgent);
+  const info = document.createElement('div');
+  info.className = 'device-info';
+  const title = document.createElement('p');
+  title.className = 'device-name';
+  const strong = document.createElement('strong');
+  strong.textContent = name;
+  title.append(strong);
+  if (s.current === true) {
+    li.classList.add('current');
+    title.append(' ', span('This device', 'badge'));
+  }
+  const meta = document.createElement('p');
+  meta.className = 'muted small';
+  meta.textContent = `Address ${s.ip || 'unknown'} · last used ${when(s.lastUsedAt)} · signed in ${when(s.createdAt)}`;
+  const ua = document.createElement('p');
+  ua.className = 'muted small mono device-ua';
+  ua.textContent = s.userAgent || '(no user agent)';
+  info.append(title, meta, ua);
+  // Ending this device's own session is signing out, cookie and all.
+  const b = s.current === true
+    ? button('Sign out', 'secondary small-btn', 'Sign out this device, the one you are using', () => signOut(false))
+    : button('Sign out this device', 'danger small-btn', `Sign out ${name} at ${s.ip || 'an unknown address'}, last used ${when(s.lastUsedAt)}`,
+      () => endSession(s, b));
+  li.append(info, b);
+  return li;
+}
+
+async function endSession(s, b) {
+  b.disabled = true;
+  clearMessage($('devices-notice'));
+  clearMessage($('devices-error'));
+  try {
+    await authed('auth', `/me/sessions/${encodeURIComponent(s.id)}`, { method: 'DELETE' });
+  } catch (err) {
+    b.disabled = false;
+    if (err instanceof ApiError && err.code === 'not_found') {
+      showMessage($('devices-notice'), 'That device was signed out already.');
+      await loadDevices();
+    } else {
+      showError($('devices-error'), err, 'sign that device out');
+    }
+    return;
+  }
+  showMessage($('devices-notice'), `Signed out ${agentName(s.userAgent)} at ${s.ip || 'an unknown address'}. It has to sign in again.`);
+  await loadDevices();
+  $('devices-title').focus();
+}
+
+$('devices-reload').addEventListener('click', () => {
+  clearMessage($('devices-notice'));
+  loadDevices();
+});
+
+// Two-step sign-in.
+
+async function loadTOTP() {
+  let data;
+  try {
+    data = await authed('auth', '/me/totp');
+  } catch (err) {
+    showError($('totp-error'), err, 'read your two-step sign-in setting');
+    return;
+  }
+  if (!token) return;
+  clearMessage($('totp-error'));
+  totp = { enabled: data?.enabled === true, recoveryCodesLeft: Number(data?.recoveryCodesLeft) || 0 };
+  renderTOTP();
+}
+
+function renderTOTP() {
+  const on = totp?.enabled === true;
+  const status = $('totp-status');
+  if (!totp) status.textContent = '';
+  else if (!on) status.textContent = 'Off: your password alone signs you in.';
+  else {
+    const left = totp.recoveryCodesLeft;
+    status.textContent = `On: after your password, you enter a code from your authenticator app. ${left} recovery ${left === 1 ? 'code' : 'codes'} left.` +
+      (left <= 3 ? ' Running low: turn two-step sign-in off and on again for ten new ones.' : '');
+  }
+  $('totp-start').hidden = !totp || on || totpStep !== null;
+  $('totp-start-form').hidden = totpStep !== 'password';
+  $('totp-enrol').hidden = totpStep !== 'enrol';
+  $('totp-recovery').hidden = totpStep !== 'codes';
+  $('totp-disable-form').hidden = !on || totpStep !== null;
+}
+
+// forgetEnrolment takes the secret out of the page.
+function forgetEnrolment() {
+  $('totp-qr').removeAttribute('src');
+  $('totp-secret').textContent = '';
+  $('totp-link').removeAttribute('href');
+  $('totp-link').hidden = true;
+  $('totp-confirm-code').value = '';
+}
+
+$('totp-start').addEventListener('click', () => {
+  clearMessage($('totp-notice'));
+  totpStep = 'password';
+  renderTOTP();
+  $('totp-start-password').focus();
+});
+
+$('totp-start-cancel').addEventListener('click', () => {
+  totpStep = null;
+  $('totp-start-form').reset();
+  clearMessage($('totp-start-error'));
+  renderTOTP();
+  $('totp-start').focus();
+});
+
+$('totp-start-form').addEventListener('submit', async (ev) => {
+  ev.preventDefault();
+  const err = $('totp-start-error');
+  clearMessage(err);
+  const password = $('totp-start-password').value;
+  if (!password) {
+    showMessage(err, 'Enter your password.');
+    $('totp-start-password').focus();
+    return;
+  }
+  const done = busy($('totp-start-submit'), 'Checking…');
+  let data;
+  try {
+    data = await authed('auth', '/me/totp', { method: 'POST', body: { password } });
+  } catch (e) {
+    if (e instanceof ApiError && e.code === 'invalid_credentials') {
+      showMessage(err, 'Wrong password.');
+      $('totp-start-password').select();
+    } else if (e instanceof ApiError && e.code === 'conflict') {
+      totpStep = null;
+      $('totp-start-form').reset();
+      showMessage($('totp-notice'), 'Two-step sign-in is on already.');
+      await loadTOTP();
+    } else {
+      showError(err, e, 'start two-step sign-in', $('totp-start-submit'));
+    }
+    return;
+  } finally {
+    done();
+  }
+  $('totp-start-form').reset();
+  const qr = typeof data?.qrCode === 'string' && data.qrCode.startsWith('data:image/png;base64,') ? data.qrCode : '';
+  if (qr) $('totp-qr').src = qr;
+  else $('totp-qr').removeAttribute('src');
+  const secret = String(data?.secret ?? '');
+  $('totp-secret').textContent = secret.replace(/(.{4})(?=.)/g, '$1 '); // in fours, as apps accept it
+  const link = typeof data?.otpauthUrl === 'string' && data.otpauthUrl.startsWith('otpauth://') ? data.otpauthUrl : '';
+  if (link) $('totp-link').href = link;
+  $('totp-link').hidden = !link;
+  totpStep = 'enrol';
+  renderTOTP();
+  $('totp-enrol-title').focus();
+});
+
+$('totp-enrol-cancel').addEventListener('click', () => {
+  // The enrolment stays pending on the server and does nothing: sign-in
+  // asks for a code only once one is confirmed.
+  totpStep = null;
+  forgetEnrolment();
+  clearMessage($('totp-confirm-error'));
+  renderTOTP();
+  $('totp-start').focus();
+});
+
+$('totp-confirm-form').addEventListener('submit', async (ev) => {
+  ev.preventDefault();
+  const err = $('totp-confirm-error');
+  clearMessage(err);
+  const code = $('totp-confirm-code').value.replace(/\s+/g, '');
+  if (!/^\d{6}$/.test(code)) {
+    showMessage(err, 'Enter the 6 digits your authenticator app shows.');
+    $('totp-confirm-code').focus();
+    return;
+  }
+  const done = busy($('totp-confirm-submit'), 'Checking…');
+  let data;
+  try {
+    data = await authed('auth', '/me/totp/confirm', { method: 'POST', body: { code } });
+  } catch (e) {
+    if (e instanceof ApiError && e.code === 'invalid_request') {
+      showMessage(err, /pending/.test(e.message)
+        ? 'This enrolment is over (it was replaced or cancelled). Cancel, and start again.'
+        : 'That is not the code the app shows now. Check that the time on your phone is right, and enter the current code.');
+      $('totp-confirm-code').select();
+    } else if (e instanceof ApiError && e.code === 'conflict') {
+      totpStep = null;
+      forgetEnrolment();
+      showMessage($('totp-notice'), 'Two-step sign-in is on already.');
+      await loadTOTP();
+    } else {
+      showError(err, e, 'turn on two-step sign-in', $('totp-confirm-submit'));
+    }
+    return;
+  } finally {
+    done();
+  }
+  const codes = Array.isArray(data?.recoveryCodes) ? data.recoveryCodes.map(String) : [];
+  forgetEnrolment();
+  $('recovery-codes').replaceChildren(...codes.map((c) => {
+    const li = document.createElement('li');
+    li.textContent = c;
+    return li;
+  }));
+  totp = { enabled: true, recoveryCodesLeft: codes.length };
+  totpStep = 'codes';
+  renderTOTP();
+  showMessage($('totp-notice'), 'Two-step sign-in is on. From now on you sign in with your password and a code.');
+  $('recovery-title').focus();
+});
+
+$('recovery-copy').addEventListener('click', async () => {
+  clearMessage($('recovery-error'));
+  clearMessage($('recovery-notice'));
+  const text = [...$('recovery-codes').children].map((li) => li.textContent).join('\n');
+  try {
+    await navigator.clipboard.writeText(text + '\n');
+  } catch {
+    showMessage($('recovery-error'), 'This browser would not copy them. Select the codes and copy them by hand.');
+    return;
+  }
+  showMessage($('recovery-notice'), 'Copied. Paste them into your password manager now.');
+});
+
+$('recovery-ack').addEventListener('click', async () => {
+  // The codes leave the page: only their hashes are on the server.
+  $('recovery-codes').replaceChildren();
+  clearMessage($('recovery-error'));
+  clearMessage($('recovery-notice'));
+  totpStep = null;
+  renderTOTP();
+  $('totp-title').focus();
+  await loadTOTP();
+});
+
+// Leaving the page while the codes are shown loses them: the browser asks
+// first.
+window.addEventListener('beforeunload', (ev) => {
+  if (totpStep === 'codes') ev.preventDefault();
+});
+
+$('totp-disable-form').addEventListener('submit', async (ev) => {
+  ev.preventDefault();
+  const err = $('totp-disable-error');
+  clearMessage(err);
+  clearMessage($('totp-notice'));
+  const password = $('totp-disable-password').value;
+  const code = $('totp-disable-code').value.trim();
+  if (!password || !code) {
+    showMessage(err, 'Enter your password and a code from your authenticator app (or a recovery code).');
+    $(password ? 'totp-disable-code' : 'totp-disable-password').focus();
+    return;
+  }
+  const done = busy($('totp-disable-submit'), 'Turning off…');
+  try {
+    await authed('auth', '/me/totp', { method: 'DELETE', body: { password, code } });
+  } catch (e) {
+    if (e instanceof ApiError && e.code === 'invalid_credentials') {
+      // The password is checked first, then the code; the server's
+      // description says which was wrong.
+      const codeWrong = /code/i.test(e.message);
+      showMessage(err, codeWrong ? 'That code is wrong, expired or already used.' : 'Wrong password.');
+      $(codeWrong ? 'totp-disable-code' : 'totp-disable-password').select();
+    } else if (e instanceof ApiError && e.code === 'not_found') {
+      $('totp-disable-form').reset();
+      showMessage($('totp-notice'), 'Two-step sign-in is off already.');
+      await loadTOTP();
+    } else {
+      showError(err, e, 'turn off two-step sign-in', $('totp-disable-submit'));
+    }
+    return;
+  } finally {
+    done();
+  }
+  $('totp-disable-form').reset();
+  showMessage($('totp-notice'), 'Two-step sign-in is off: your password alone signs you in.');
+  await loadTOTP();
+  $('totp-title').focus();
 });
 
 // ---- start -----------------------------------------------------------------
