@@ -1,12 +1,15 @@
 package books
 
 import (
+	"context"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"testing"
+	"time"
 
 	"github.com/latchkey-dev/latchkey/bearer"
+	"github.com/latchkey-dev/latchkey/internal/pgdb/pgdbtest"
 	"github.com/latchkey-dev/latchkey/token"
 )
 
@@ -75,4 +78,78 @@ func BenchmarkListBooksBare(b *testing.B) {
 		w.Write(body)
 	})
 	benchmarkList(b, bare, "")
+}
+
+// BenchmarkListBooksOverBare runs GET /books through the whole handler
+// and the bare handler alternately in one loop, so that both halves see
+// the same machine (a shared VM drifts), and reports bare-time/real-time
+// as "ratio": the real path's throughput as a fraction of the ceiling's,
+// in process. Sub-benchmarks: the in-memory SQLite store of the other
+// benchmarks, and PostgreSQL when LATCHKEY_TEST_POSTGRES_URL is set.
+//
+//	go test -run '^$' -bench ListBooksOverBare -count 5 ./books
+func BenchmarkListBooksOverBare(b *testing.B) {
+	b.Run("sqlite", func(b *testing.B) {
+		env := newTestEnv(b)
+		benchmarkOverBare(b, env.handler, env.member)
+	})
+	b.Run("postgres", func(b *testing.B) {
+		store := openBenchPostgres(b)
+		env := newTestEnv(b, func(c *Config) { c.Store = store })
+		benchmarkOverBare(b, env.handler, env.member)
+	})
+}
+
+func benchmarkOverBare(b *testing.B, h http.Handler, token string) {
+	req := httptest.NewRequest("GET", "/books", nil)
+	req.Header.Set("Authorization", "Bearer "+token)
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, req)
+	if rec.Code != http.StatusOK {
+		b.Fatalf("status %d: %s", rec.Code, rec.Body)
+	}
+	body := rec.Body.Bytes()
+	bare := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.Write(body)
+	})
+	bareReq := httptest.NewRequest("GET", "/books", nil)
+	const batch = 16
+	var bareTime, realTime time.Duration
+	b.ReportAllocs()
+	for b.Loop() {
+		t0 := time.Now()
+		for range batch {
+			bare.ServeHTTP(httptest.NewRecorder(), bareReq)
+		}
+		t1 := time.Now()
+		for range batch {
+			w := httptest.NewRecorder()
+			h.ServeHTTP(w, req)
+			if w.Code != http.StatusOK {
+				b.Fatalf("status %d: %s", w.Code, w.Body)
+			}
+		}
+		realTime += time.Since(t1)
+		bareTime += t1.Sub(t0)
+	}
+	n := float64(b.N * batch)
+	b.ReportMetric(float64(bareTime.Nanoseconds())/n, "bare-ns/req")
+	b.ReportMetric(float64(realTime.Nanoseconds())/n, "real-ns/req")
+	b.ReportMetric(float64(bareTime)/float64(realTime), "ratio")
+}
+
+// openBenchPostgres opens a seeded PostgresStore in a schema of its own,
+// or skips without LATCHKEY_TEST_POSTGRES_URL.
+func openBenchPostgres(b *testing.B) *PostgresStore {
+	b.Helper()
+	s, err := OpenPostgres(context.Background(), PostgresConfig{URL: pgdbtest.URL(b), Schema: pgdbtest.Schema(b)})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { s.Close() })
+	if err := s.SeedDemo(context.Background()); err != nil {
+		b.Fatal(err)
+	}
+	return s
 }
