@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Load test of Latchkey on loopback: protected GET /books vs the same handler
-# without auth, refresh-token rotation end to end on SQLite, and login vs the
-# argon2id hash it computes. One run measures everything, so ratios compare
+# without auth and vs a bare handler serving the same bytes from memory,
+# refresh-token rotation end to end on SQLite, and login vs the argon2id
+# hash it computes. One run measures everything, so ratios compare
 # numbers taken minutes apart on the same machine, never across runs.
 #
 # Needs: Go, curl, taskset (util-linux) and wrk. Install wrk on Debian/Ubuntu:
@@ -30,6 +31,10 @@
 #                      is compared with argon2id-N, N goroutines hashing on the
 #                      server's core, i.e. at the same concurrency
 #   SERVER_CPU=0 CLIENT_CPU=1
+#   PARTS="books refresh login"  which parts to run (GET /books alone: PARTS=books)
+#   PG_URL=            PostgreSQL URL (loopback only); set, GET /books is also
+#                      measured on a PostgreSQL books store (case pg-books), in
+#                      a schema of its own that loadtarget drops at exit
 #   KEEP=1             keep the temporary directory (logs) for inspection
 #
 # Usage: scripts/load.sh            (from anywhere; about 4 minutes with defaults)
@@ -44,8 +49,18 @@ LOGIN_WORKERS=${LOGIN_WORKERS:-1 4}
 SERVER_CPU=${SERVER_CPU:-0}
 CLIENT_CPU=${CLIENT_CPU:-1}
 KEEP=${KEEP:-0}
+PARTS=${PARTS:-books refresh login}
+PG_URL=${PG_URL:-}
+part() { [[ " $PARTS " == *" $1 "* ]]; }
 
 die() { echo "load.sh: $*" >&2; exit 1; }
+
+if [[ -n $PG_URL ]]; then
+	case $PG_URL in
+	postgres://*@127.0.0.1[:/]* | postgres://*@localhost[:/]* | postgresql://*@127.0.0.1[:/]* | postgresql://*@localhost[:/]*) ;;
+	*) die "PG_URL must name a server on 127.0.0.1 or localhost" ;;
+	esac
+fi
 
 command -v wrk >/dev/null 2>&1 || die "wrk not found. Install it first: apt-get install wrk (Debian/Ubuntu)"
 command -v taskset >/dev/null 2>&1 || die "taskset not found. Install it: apt-get install util-linux"
@@ -84,7 +99,7 @@ secs() {
 	esac
 }
 DSECS=$(secs "$DURATION")
-BOUND=$((DSECS * (5 * ROUNDS + 8) + 120)) # no server outlives the whole run
+BOUND=$((DSECS * (7 * ROUNDS + 8) + 120)) # no server outlives the whole run
 
 echo "== building into $TMP/bin"
 (cd "$ROOT" && go build -o "$TMP/bin/" ./cmd/latchkey ./scripts/loadtarget ./scripts/refreshload)
@@ -139,13 +154,16 @@ echo "== starting loadtarget on CPU $SERVER_CPU (JWKS from $AUTH)"
 	exec timeout "$BOUND" taskset -c "$SERVER_CPU" "$TMP/bin/loadtarget" \
 		-auth-url "$AUTH" -issuer http://localhost:3000 -audience latchkey \
 		-db "$TMP/target/books.db" \
-		-auth-addr 127.0.0.1:0 -uncached-addr 127.0.0.1:0 -nocheck-addr 127.0.0.1:0 -noauth-addr 127.0.0.1:0
+		-auth-addr 127.0.0.1:0 -uncached-addr 127.0.0.1:0 -nocheck-addr 127.0.0.1:0 -noauth-addr 127.0.0.1:0 \
+		-bare-addr 127.0.0.1:0 ${PG_URL:+-pg-url "$PG_URL" -pg-schema "loadtarget_$$" -pg-addr 127.0.0.1:0}
 ) >"$TMP/target.out" 2>"$TMP/target.err" &
 PIDS+=($!)
 T_AUTH=http://$(addr_from "$TMP/target.out" 's/^loadtarget: auth on //p')
 T_UNCACHED=http://$(addr_from "$TMP/target.out" 's/^loadtarget: uncached on //p')
 T_NOCHECK=http://$(addr_from "$TMP/target.out" 's/^loadtarget: nocheck on //p')
 T_NOAUTH=http://$(addr_from "$TMP/target.out" 's/^loadtarget: noauth on //p')
+T_BARE=http://$(addr_from "$TMP/target.out" 's/^loadtarget: bare on //p')
+[[ -z $PG_URL ]] || T_PG=http://$(addr_from "$TMP/target.out" 's/^loadtarget: pg on //p')
 wait_healthy "$T_AUTH"
 
 echo "== logging in as anna for an ES256 access token"
@@ -161,7 +179,8 @@ ALG=$(printf '%s' "${TOKEN%%.*}" | tr '_-' '/+' | { b=$(cat); while ((${#b} % 4)
 body() { curl -fsS "${@:2}" "$1/books"; }
 REF=$(body "$T_NOAUTH")
 [[ -n $REF ]] || die "empty /books body"
-for u in "$T_AUTH" "$T_UNCACHED" "$BOOKS"; do
+[[ $(body "$T_BARE") == "$REF" ]] || die "bare /books answers a different body"
+for u in "$T_AUTH" "$T_UNCACHED" "$BOOKS" ${T_PG:+"$T_PG"}; do
 	[[ $(body "$u" -H "Authorization: Bearer $TOKEN") == "$REF" ]] || die "$u/books answers a different body"
 done
 [[ $(body "$T_NOCHECK" -H "Authorization: Bearer x") == "$REF" ]] || die "nocheck /books answers a different body"
@@ -177,7 +196,7 @@ ORDER=()
 # median VALUES...: the middle value (the lower middle for an even count).
 median() { printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
 
-declare -A ROUND_RPS ROUND_P99 ROUND_RATIO
+declare -A ROUND_RPS ROUND_P99 ROUND_RATIO ROUND_RATIO_BARE RATIO_BARE
 run_wrk() {
 	local name=$1 url=$2 round=$3 out rps
 	shift 3
@@ -193,8 +212,13 @@ run_wrk() {
 }
 
 AUTHZ="Authorization: Bearer $TOKEN"
-WRK_CASES=(noauth auth auth-uncached nocheck demo-books)
-declare -A WRK_URL=([noauth]=$T_NOAUTH [auth]=$T_AUTH [auth-uncached]=$T_UNCACHED [nocheck]=$T_NOCHECK [demo-books]=$BOOKS)
+WRK_CASES=(bare noauth auth auth-uncached nocheck demo-books)
+declare -A WRK_URL=([bare]=$T_BARE [noauth]=$T_NOAUTH [auth]=$T_AUTH [auth-uncached]=$T_UNCACHED [nocheck]=$T_NOCHECK [demo-books]=$BOOKS)
+if [[ -n $PG_URL ]]; then
+	WRK_CASES+=(pg-books)
+	WRK_URL[pg-books]=$T_PG
+fi
+part books || ROUNDS=0
 for round in $(seq 1 "$ROUNDS"); do
 	# Each round starts one case further along, so that no case always
 	# runs first (just after the previous round's last case, or the
@@ -203,7 +227,7 @@ for round in $(seq 1 "$ROUNDS"); do
 	n=${#WRK_CASES[@]}
 	for ((k = 0; k < n; k++)); do
 		name=${WRK_CASES[$(((k + round - 1) % n))]}
-		if [[ $name == noauth ]]; then
+		if [[ $name == noauth || $name == bare ]]; then
 			run_wrk "$name" "${WRK_URL[$name]}" "$round"
 		else
 			run_wrk "$name" "${WRK_URL[$name]}" "$round" -H "$AUTHZ"
@@ -212,17 +236,20 @@ for round in $(seq 1 "$ROUNDS"); do
 	done
 	for name in "${WRK_CASES[@]}"; do
 		ROUND_RATIO[$name]+=" $(awk -v a="${THIS_ROUND[$name]}" -v b="${THIS_ROUND[noauth]}" 'BEGIN { printf "%.3f", a / b }')"
+		ROUND_RATIO_BARE[$name]+=" $(awk -v a="${THIS_ROUND[$name]}" -v b="${THIS_ROUND[bare]}" 'BEGIN { printf "%.3f", a / b }')"
 	done
 	unset THIS_ROUND
 done
-for name in "${WRK_CASES[@]}"; do
+((ROUNDS > 0)) && for name in "${WRK_CASES[@]}"; do
 	# shellcheck disable=SC2086 # the lists are space-separated numbers
 	RPS[$name]=$(median ${ROUND_RPS[$name]})
 	# shellcheck disable=SC2086
 	P99[$name]=$(median ${ROUND_P99[$name]})
 	# shellcheck disable=SC2086
 	RATIO[$name]=$(median ${ROUND_RATIO[$name]})
-	NOTE[$name]="rounds:${ROUND_RPS[$name]} ratios:${ROUND_RATIO[$name]} ${NOTE[$name]}"
+	# shellcheck disable=SC2086
+	RATIO_BARE[$name]=$(median ${ROUND_RATIO_BARE[$name]})
+	NOTE[$name]="rounds:${ROUND_RPS[$name]} ratios:${ROUND_RATIO[$name]} vs-bare:${ROUND_RATIO_BARE[$name]} ${NOTE[$name]}"
 	ORDER+=("$name")
 done
 
@@ -241,8 +268,8 @@ client() {
 	ORDER+=("$name")
 }
 
-client refresh "$CLIENT_CPU" -mode refresh -url "$AUTH" -sessions "$SESSIONS"
-for n in $LOGIN_WORKERS; do
+part refresh && client refresh "$CLIENT_CPU" -mode refresh -url "$AUTH" -sessions "$SESSIONS"
+part login && for n in $LOGIN_WORKERS; do
 	client "login-$n" "$CLIENT_CPU" -mode login -url "$AUTH" -workers "$n"
 	# argon2id alone, in a process of its own pinned to the server's core
 	# while the servers are idle, at the same concurrency: what each login
@@ -256,18 +283,21 @@ echo
 echo "Latchkey load test, $(date -u +%Y-%m-%dT%H:%M:%SZ), $(nproc) CPUs ($(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n1)), $(go version | cut -d' ' -f3)"
 echo "server on CPU $SERVER_CPU, clients on CPU $CLIENT_CPU, wrk -t$THREADS -c$CONNECTIONS -d$DURATION x $ROUNDS interleaved rounds (medians), refresh sessions $SESSIONS, login workers: $LOGIN_WORKERS"
 echo
-printf '%-15s %12s %10s %10s  %s\n' case "req/s" "p99 ms" ratio "ratio is vs / notes"
+printf '%-15s %12s %10s %10s %8s  %s\n' case "req/s" "p99 ms" ratio "vs bare" "ratio is vs / notes"
 for name in "${ORDER[@]}"; do
+	rb=${RATIO_BARE[$name]:-}
 	case $name in
-	noauth | auth | auth-uncached | nocheck | demo-books) r=${RATIO[$name]} vs="noauth (median of per-round ratios)" ;;
+	bare | noauth | auth | auth-uncached | nocheck | demo-books | pg-books) r=${RATIO[$name]} vs="noauth (median of per-round ratios)" ;;
 	login-*) r=$(ratio "${RPS[$name]}" "${RPS[argon2id-${name#login-}]}") vs="argon2id-${name#login-}" ;;
 	refresh) r=$(ratio "${RPS[refresh]}" 3000) vs="target 3000/s" ;;
 	*) r="" vs="" ;;
 	esac
-	printf '%-15s %12s %10s %10s  %s\n' "$name" "${RPS[$name]}" "${P99[$name]}" "$r" "$vs ${NOTE[$name]}"
+	printf '%-15s %12s %10s %10s %8s  %s\n' "$name" "${RPS[$name]}" "${P99[$name]}" "$r" "${rb:--}" "$vs ${NOTE[$name]}"
 done
 echo
-echo "targets: auth/noauth >= 0.85; refresh >= 3000/s; login-N/argon2id-N >= 1/1.1 = 0.909 (login time <= 1.1x hash time)"
-echo "cases: noauth = GET /books without bearer middleware; auth = production wiring (JWKS, cached verify);"
+echo "targets: auth/noauth >= 0.85; demo-books/bare >= 0.5 (issue 7, item 7); refresh >= 3000/s;"
+echo "          login-N/argon2id-N >= 1/1.1 = 0.909 (login time <= 1.1x hash time)"
+echo "cases: bare = net/http writing the list's bytes from memory (the ceiling); pg-books = auth on a PostgreSQL store;"
+echo "       noauth = GET /books without bearer middleware; auth = production wiring (JWKS, cached verify);"
 echo "       auth-uncached = same, verified-token cache off (ES256 check every request); nocheck = books.New with an"
 echo "       accept-all verifier; demo-books = the latchkey binary's books server (demo). All use one ES256 token."

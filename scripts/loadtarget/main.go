@@ -1,4 +1,4 @@
-// Command loadtarget serves the books server's GET /books three ways from one
+// Command loadtarget serves the books server's GET /books several ways from one
 // process and one store, so that scripts/load.sh can measure what the
 // bearer-token check costs under load, with everything else equal:
 //
@@ -18,6 +18,13 @@
 //     Content-Type, 200 and json.Encoder), with the same "Vary: Origin"
 //     header the CORS wrapper adds, inside the same server.AccessLog. Its
 //     body is byte-identical to the protected route's (load.sh checks).
+//   - -bare-addr: the ceiling of any GET /books: a bare net/http handler
+//     writing the list's JSON bytes, read from the store once at start,
+//     from memory. No middleware, no access log, no token, no store.
+//   - -pg-addr, with -pg-url: the production wiring of -auth-addr on a
+//     PostgreSQL books store in the schema -pg-schema (created, seeded with
+//     the demo books, and dropped again at exit), so that the same load
+//     tool measures both backends in one run.
 //
 // It is a benchmark harness, not a server to deploy: the -nocheck listener
 // accepts every token.
@@ -38,6 +45,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/jackc/pgx/v5"
 
 	"github.com/latchkey-dev/latchkey/books"
 	"github.com/latchkey-dev/latchkey/server"
@@ -62,10 +71,17 @@ func run() error {
 	nocheckAddr := flag.String("nocheck-addr", "127.0.0.1:4102", "listen address of books.New with an accept-all verifier")
 	noauthAddr := flag.String("noauth-addr", "127.0.0.1:4103", "listen address of GET /books without the bearer middleware")
 	cors := flag.String("cors-origins", "http://localhost:3000", "CORS origins, as the demo's default")
+	bareAddr := flag.String("bare-addr", "127.0.0.1:4105", "listen address of the bare handler serving the list's bytes from memory")
+	pgURL := flag.String("pg-url", "", "PostgreSQL URL for a books store served at -pg-addr; empty: none")
+	pgSchema := flag.String("pg-schema", "", "with -pg-url: a schema of its own, created and dropped at exit; must start with loadtarget_")
+	pgAddr := flag.String("pg-addr", "127.0.0.1:4106", "listen address of the production wiring on PostgreSQL")
 	accessLog := flag.Bool("access-log", true, "log each request at info level to stderr, as the latchkey binary does")
 	flag.Parse()
 	if *dbPath == "" {
 		return errors.New("-db is required")
+	}
+	if *pgURL != "" && !strings.HasPrefix(*pgSchema, "loadtarget_") {
+		return errors.New("-pg-url needs -pg-schema loadtarget_NAME, which is dropped at exit")
 	}
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -127,6 +143,20 @@ func run() error {
 		json.NewEncoder(w).Encode(list)
 	})
 
+	list, err := store.ListBooks(ctx)
+	if err != nil {
+		return err
+	}
+	bareBody, err := json.Marshal(list)
+	if err != nil {
+		return err
+	}
+	bareBody = append(bareBody, '\n') // as json.Encoder writes it
+	bare := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.Write(bareBody)
+	})
+
 	handlers := []struct {
 		name, addr string
 		h          http.Handler
@@ -135,6 +165,22 @@ func run() error {
 		{"uncached", *uncachedAddr, server.AccessLog(logger, nil, uncached)},
 		{"nocheck", *nocheckAddr, server.AccessLog(logger, nil, nocheck)},
 		{"noauth", *noauthAddr, server.AccessLog(logger, nil, mux)},
+		{"bare", *bareAddr, bare},
+	}
+	if *pgURL != "" {
+		pg, err := openPostgres(ctx, *pgURL, *pgSchema)
+		if err != nil {
+			return err
+		}
+		defer pg.close()
+		pgProd, err := books.New(books.Config{Store: pg.store, Verifier: verifier, CORSOrigins: origins, Logger: logger, Ready: remote.Ready})
+		if err != nil {
+			return err
+		}
+		handlers = append(handlers, struct {
+			name, addr string
+			h          http.Handler
+		}{"pg", *pgAddr, server.AccessLog(logger, nil, pgProd)})
 	}
 	errc := make(chan error, len(handlers))
 	var servers []*http.Server
@@ -167,6 +213,42 @@ func run() error {
 		s.Shutdown(sctx)
 	}
 	return nil
+}
+
+// pgStore is the PostgreSQL books store of -pg-url, in a schema of its
+// own that close drops.
+type pgStore struct {
+	store  *books.PostgresStore
+	url    string
+	schema string
+}
+
+func openPostgres(ctx context.Context, url, schema string) (*pgStore, error) {
+	s, err := books.OpenPostgres(ctx, books.PostgresConfig{URL: url, Schema: schema})
+	if err != nil {
+		return nil, err
+	}
+	p := &pgStore{store: s, url: url, schema: schema}
+	if err := s.SeedDemo(ctx); err != nil {
+		p.close()
+		return nil, err
+	}
+	return p, nil
+}
+
+func (p *pgStore) close() {
+	p.store.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	conn, err := pgx.Connect(ctx, p.url)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "loadtarget: drop schema:", err)
+		return
+	}
+	defer conn.Close(ctx)
+	if _, err := conn.Exec(ctx, `DROP SCHEMA `+pgx.Identifier{p.schema}.Sanitize()+` CASCADE`); err != nil {
+		fmt.Fprintln(os.Stderr, "loadtarget: drop schema:", err)
+	}
 }
 
 // acceptAll is a bearer.Verifier that checks nothing: every token is a
