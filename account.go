@@ -32,20 +32,20 @@ func (s *Service) ChangePassword(ctx context.Context, userID, sid, current, next
 	if next == current {
 		return invalid("newPassword", "must differ from the current password")
 	}
-	if err := s.gate.do(ctx, func() { u.PasswordHash = HashPassword(next, s.cfg.Argon2) }); err != nil {
+	var hash string
+	if err := s.gate.do(ctx, func() { hash = HashPassword(next, s.cfg.Argon2) }); err != nil {
 		return err
 	}
-	if err := s.cfg.Store.UpdateUser(ctx, u); errors.Is(err, ErrNotFound) {
+	// The new password and the end of the other sessions are one write:
+	// a failure leaves the old password and every session as they were,
+	// so the user can simply try again. Each ended session is listed in
+	// the revocation feed by its id, so the current session's access
+	// token, unlike after a generation bump, keeps working.
+	n, err := s.cfg.Store.SetPassword(ctx, u.ID, hash, &EndSessions{Except: sid, At: s.now(), Reason: "password changed"})
+	if errors.Is(err, ErrNotFound) {
 		return fmt.Errorf("change password: %w", ErrUserNotFound) // deleted meanwhile
 	} else if err != nil {
 		return fmt.Errorf("change password: %w", err)
-	}
-	// Each ended session is listed in the revocation feed by its id, so
-	// the current session's access token, unlike a generation bump, keeps
-	// working.
-	n, err := s.cfg.Store.RevokeUserSessions(ctx, u.ID, sid, s.now(), "password changed")
-	if err != nil {
-		return fmt.Errorf("change password: revoke other sessions: %w", err)
 	}
 	s.audit(ctx, AuditPasswordChanged, c, u.ID, sid, fmt.Sprintf("%d other sessions ended", n))
 	return nil

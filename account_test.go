@@ -1,8 +1,11 @@
 package latchkey_test
 
 import (
+	"context"
 	"errors"
 	"slices"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -149,5 +152,115 @@ func TestMySessions(t *testing.T) {
 	}
 	if n := auditTypes(t, e, anna.ID)[latchkey.AuditSessionEnded]; n != 1 {
 		t.Errorf("%d session_ended events, want 1", n)
+	}
+}
+
+// hookStore runs beforeSetPassword just before a SetPassword reaches the
+// store: the moment a concurrent request could change the user.
+type hookStore struct {
+	latchkey.Store
+	beforeSetPassword func()
+}
+
+func (h *hookStore) SetPassword(ctx context.Context, id, hash string, end *latchkey.EndSessions) (int, error) {
+	if h.beforeSetPassword != nil {
+		h.beforeSetPassword()
+	}
+	return h.Store.SetPassword(ctx, id, hash, end)
+}
+
+// TestPasswordChangeKeepsConcurrentDisable: an admin who disables and
+// demotes a user while that user's password change is between its read
+// and its write is not undone by it (the change used to write the whole
+// user row back).
+func TestPasswordChangeKeepsConcurrentDisable(t *testing.T) {
+	hook := &hookStore{}
+	e := newTestService(t, func(c *latchkey.Config) { hook.Store = c.Store; c.Store = hook })
+	ctx := t.Context()
+	root := e.MustUser(t, "root", "password123root", latchkey.RoleAdmin)
+	mallory := e.MustUser(t, "mallory", "password123mallory", latchkey.RoleAdmin)
+	sid := sidOf(t, e, e.MustLogin(t, "mallory", "password123mallory"))
+	hook.beforeSetPassword = func() {
+		hook.beforeSetPassword = nil
+		yes, member := true, latchkey.RoleMember
+		if _, err := e.Service.UpdateUser(ctx, as(root), mallory.ID, latchkey.UserUpdate{Disabled: &yes, Role: &member}); err != nil {
+			t.Error(err)
+		}
+	}
+	if err := e.Service.ChangePassword(ctx, mallory.ID, sid, "password123mallory", "password456mallory", client); err != nil {
+		t.Fatal(err)
+	}
+	u, err := e.Store.UserByID(ctx, mallory.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !u.Disabled || u.Role != latchkey.RoleMember {
+		t.Errorf("after a password change racing a disable: disabled=%v role=%s, want disabled member", u.Disabled, u.Role)
+	}
+	if _, err := e.Service.Login(ctx, "mallory", "password456mallory", client); !errors.Is(err, latchkey.ErrInvalidCredentials) {
+		t.Errorf("login of the disabled user: %v, want ErrInvalidCredentials", err)
+	}
+}
+
+// TestPasswordChangeEndsPendingSecondSteps: a password step taken with
+// the old password cannot be finished after a change or a reset, even
+// with the right code (a phished password and a relayed code).
+func TestPasswordChangeEndsPendingSecondSteps(t *testing.T) {
+	e := newTestService(t, nil)
+	ctx := t.Context()
+	admin := e.MustUser(t, "john", "password123admin", latchkey.RoleAdmin)
+	anna := e.MustUser(t, "anna", annaPassword, latchkey.RoleMember)
+	secret, codes := enrol(t, e, anna, annaPassword)
+
+	stolen := firstStep(t, e, "anna", annaPassword)
+	if err := e.Service.ResetPassword(ctx, as(admin), anna.ID, "reset by the admin"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.Service.LoginMFA(ctx, stolen, code(t, secret, e.Clock.Now()), client); !errors.Is(err, latchkey.ErrInvalidMFAToken) {
+		t.Errorf("a second step begun before the reset: %v, want ErrInvalidMFAToken", err)
+	}
+
+	stolen = firstStep(t, e, "anna", "reset by the admin")
+	p, err := e.Service.LoginMFA(ctx, firstStep(t, e, "anna", "reset by the admin"), codes[0], client)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.Service.ChangePassword(ctx, anna.ID, sidOf(t, e, p), "reset by the admin", "chosen by anna", client); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.Service.LoginMFA(ctx, stolen, codes[1], client); !errors.Is(err, latchkey.ErrInvalidMFAToken) {
+		t.Errorf("a second step begun before the change: %v, want ErrInvalidMFAToken", err)
+	}
+}
+
+// TestRacingSecondStepsSpendOneCode: two second steps with one mfaToken
+// and two different recovery codes give one session and spend one code;
+// the loser's code stays good.
+func TestRacingSecondStepsSpendOneCode(t *testing.T) {
+	e := newTestService(t, nil)
+	ctx := t.Context()
+	anna := e.MustUser(t, "anna", annaPassword, latchkey.RoleMember)
+	_, codes := enrol(t, e, anna, annaPassword)
+	for round := range 4 {
+		tok := firstStep(t, e, "anna", annaPassword)
+		var wg sync.WaitGroup
+		var won atomic.Int32
+		for _, c := range codes[2*round : 2*round+2] {
+			wg.Go(func() {
+				if _, err := e.Service.LoginMFA(ctx, tok, c, client); err == nil {
+					won.Add(1)
+				} else if !errors.Is(err, latchkey.ErrInvalidMFAToken) {
+					t.Errorf("racing second step: %v", err)
+				}
+			})
+		}
+		wg.Wait()
+		_, left, err := e.Service.TOTPStatus(ctx, anna.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := latchkey.RecoveryCodeCount - round - 1; won.Load() != 1 || left != want {
+			t.Fatalf("round %d: %d sessions, %d codes left; want 1 session and %d left", round, won.Load(), left, want)
+		}
 	}
 }

@@ -246,17 +246,17 @@ func (s *Service) ResetPassword(ctx context.Context, a Actor, id, password strin
 	if err != nil {
 		return fmt.Errorf("reset password: %w", err)
 	}
-	if err := s.gate.do(ctx, func() { u.PasswordHash = HashPassword(password, s.cfg.Argon2) }); err != nil {
+	var hash string
+	if err := s.gate.do(ctx, func() { hash = HashPassword(password, s.cfg.Argon2) }); err != nil {
 		return err
 	}
-	if err := s.cfg.Store.UpdateUser(ctx, u); errors.Is(err, ErrNotFound) {
+	// One write, as in ChangePassword; the generation bump after it is
+	// safe to repeat, so a failure there is fixed by asking again.
+	n, err := s.cfg.Store.SetPassword(ctx, u.ID, hash, &EndSessions{At: s.now(), Reason: "password reset"})
+	if errors.Is(err, ErrNotFound) {
 		return fmt.Errorf("reset password: %w", ErrUserNotFound) // deleted meanwhile
 	} else if err != nil {
 		return fmt.Errorf("reset password: %w", err)
-	}
-	n, err := s.cfg.Store.RevokeUserSessions(ctx, u.ID, "", s.now(), "password reset")
-	if err != nil {
-		return fmt.Errorf("reset password: revoke sessions: %w", err)
 	}
 	if _, err := s.revokeUserTokens(ctx, u.ID); err != nil {
 		return fmt.Errorf("reset password: %w", err)

@@ -66,9 +66,10 @@ func (s *Service) Login(ctx context.Context, username, password string, c Client
 	// The login succeeds even when the upgrade of its hash has to wait
 	// for the next one, busy or failing.
 	if rehash {
-		err := s.gate.do(ctx, func() { u.PasswordHash = HashPassword(password, s.cfg.Argon2) })
+		var hash string
+		err := s.gate.do(ctx, func() { hash = HashPassword(password, s.cfg.Argon2) })
 		if err == nil {
-			err = s.cfg.Store.UpdateUser(ctx, u)
+			_, err = s.cfg.Store.SetPassword(ctx, u.ID, hash, nil)
 		}
 		if err != nil {
 			s.cfg.Logger.WarnContext(ctx, "upgrade password hash", "user_id", u.ID, "err", err)

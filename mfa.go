@@ -121,8 +121,13 @@ func (s *Service) ConfirmTOTP(ctx context.Context, userID, sid, code string, c C
 		return nil, invalid("code", "is not the code your app shows now; check the time on your device")
 	}
 	codes, hashes := newRecoveryCodes()
-	if err := s.cfg.Store.EnableTOTP(ctx, userID, s.now(), step, hashes); errors.Is(err, ErrConflict) {
-		return nil, ErrTOTPEnabled
+	if err := s.cfg.Store.EnableTOTP(ctx, userID, t.Secret, s.now(), step, hashes); errors.Is(err, ErrConflict) {
+		// Enabled meanwhile, or restarted with a new secret (a second
+		// tab): this code was checked against a secret no longer pending.
+		if now, rerr := s.cfg.Store.TOTP(ctx, userID); rerr == nil && now.Enabled() {
+			return nil, ErrTOTPEnabled
+		}
+		return nil, invalid("code", "two-step enrolment was started again meanwhile: scan the newest QR code")
 	} else if errors.Is(err, ErrNotFound) {
 		return nil, invalid("code", "no enrolment is pending: start one with POST /me/totp")
 	} else if err != nil {
@@ -265,16 +270,22 @@ func (s *Service) LoginMFA(ctx context.Context, mfaToken, code string, c Client)
 		}
 		return nil, ErrInvalidMFAToken
 	}
-	how, err := s.checkCode(ctx, t, code, "", c)
-	if err != nil {
-		return nil, err
-	}
-	// Deleting the challenge is what makes it single use: of two requests
-	// racing with one mfaToken, one gets the session.
+	// Claiming the challenge before the code is checked makes it single
+	// use: of two requests racing with one mfaToken, one goes on and the
+	// other spends no code.
 	if err := s.cfg.Store.DeleteMFAChallenge(ctx, hash); errors.Is(err, ErrNotFound) {
 		return nil, ErrInvalidMFAToken
 	} else if err != nil {
 		return nil, fmt.Errorf("login mfa: %w", err)
+	}
+	how, err := s.checkCode(ctx, t, code, "", c)
+	if err != nil {
+		// A wrong code, a throttled one or a failed check leaves the
+		// mfaToken usable until it expires.
+		if rerr := s.cfg.Store.CreateMFAChallenge(ctx, ch); rerr != nil {
+			s.cfg.Logger.WarnContext(ctx, "restore mfa challenge", "err", rerr)
+		}
+		return nil, err
 	}
 	pair, sid, err := s.startSession(ctx, u, c)
 	if err != nil {

@@ -56,8 +56,7 @@ func TestVerifyPasswordRefusesPlantedHashes(t *testing.T) {
 func TestLoginWithPlantedHash(t *testing.T) {
 	e := newTestService(t, nil)
 	u := e.MustUser(t, "anna", "password123member", latchkey.RoleMember)
-	u.PasswordHash = "$argon2id$v=19$m=4194304,t=64,p=64$c2FsdHNhbHRzYWx0$a2V5a2V5a2V5a2V5a2V5a2V5"
-	if err := e.Store.UpdateUser(t.Context(), u); err != nil {
+	if _, err := e.Store.SetPassword(t.Context(), u.ID, "$argon2id$v=19$m=4194304,t=64,p=64$c2FsdHNhbHRzYWx0$a2V5a2V5a2V5a2V5a2V5a2V5", nil); err != nil {
 		t.Fatal(err)
 	}
 	p, err := e.Service.Login(t.Context(), "anna", "password123member", latchkey.Client{})

@@ -136,8 +136,7 @@ func TestPasswordHashUpgradedOnLogin(t *testing.T) {
 	e := newTestService(t, nil)
 	ctx := context.Background()
 	u := e.MustUser(t, "anna", "password123member", latchkey.RoleMember)
-	u.PasswordHash = latchkey.HashPassword("password123member", weak)
-	if err := e.Store.UpdateUser(ctx, u); err != nil {
+	if _, err := e.Store.SetPassword(ctx, u.ID, latchkey.HashPassword("password123member", weak), nil); err != nil {
 		t.Fatal(err)
 	}
 	e.MustLogin(t, "anna", "password123member")

@@ -27,10 +27,21 @@ type Store interface {
 	// regard to ASCII case, or ErrNotFound.
 	UserByUsername(ctx context.Context, name string) (*User, error)
 
-	// UpdateUser writes u's Role, PasswordHash and Disabled. It returns
-	// ErrNotFound if there is no user with u.ID. Username, CreatedAt and
-	// Generation never change through it (BumpGeneration moves the last).
+	// UpdateUser writes u's Role and Disabled. It returns ErrNotFound if
+	// there is no user with u.ID. Username, PasswordHash, CreatedAt and
+	// Generation never change through it (SetPassword and BumpGeneration
+	// move the last two), so that an admin's change and a password change
+	// made at the same moment never undo each other.
 	UpdateUser(ctx context.Context, u *User) error
+
+	// SetPassword writes the user's PasswordHash alone. With end set, the
+	// same transaction also revokes every session of the user that is not
+	// revoked yet, except end.Except (at end.At, for end.Reason), and
+	// deletes the user's MFA challenges, so a password step taken with the
+	// old password cannot be finished; it returns how many sessions it
+	// revoked. Either all of it happens or none. It returns ErrNotFound if
+	// there is no such user.
+	SetPassword(ctx context.Context, userID, hash string, end *EndSessions) (int, error)
 
 	// ListUsers returns up to limit users whose id sorts after afterID
 	// ("" for the first page), in ascending id order; none if limit <= 0.
@@ -136,11 +147,13 @@ type Store interface {
 	TOTP(ctx context.Context, userID string) (*TOTP, error)
 
 	// EnableTOTP turns the user's pending enrolment on: only if it is
-	// still pending, it sets EnabledAt = at and LastStep = step and
-	// replaces the user's recovery codes with these hashes, all in one
-	// transaction. It returns ErrConflict if the enrolment is enabled
-	// already and ErrNotFound if there is none.
-	EnableTOTP(ctx context.Context, userID string, at time.Time, step int64, recovery [][]byte) error
+	// still pending and still holds secret (the one the confirming code
+	// was checked against, not one a second enrolment put in its place),
+	// it sets EnabledAt = at and LastStep = step and replaces the user's
+	// recovery codes with these hashes, all in one transaction. It returns
+	// ErrConflict if the enrolment is enabled already or holds another
+	// secret, and ErrNotFound if there is none.
+	EnableTOTP(ctx context.Context, userID string, secret []byte, at time.Time, step int64, recovery [][]byte) error
 
 	// SealTOTP replaces the secret of the user's enrolment with its sealed
 	// form, only if it is stored unsealed. It returns ErrConflict if it is
@@ -217,6 +230,13 @@ type MFAChallenge struct {
 	UserID    string
 	CreatedAt time.Time
 	ExpiresAt time.Time
+}
+
+// EndSessions is what SetPassword revokes along with the new password.
+type EndSessions struct {
+	Except string // a session to keep, or ""
+	At     time.Time
+	Reason string
 }
 
 // Rotation is one step of a refresh token chain, see Store.RotateRefreshToken.

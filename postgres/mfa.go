@@ -46,10 +46,10 @@ func (s *Store) TOTP(ctx context.Context, userID string) (*latchkey.TOTP, error)
 
 // EnableTOTP implements latchkey.Store in one transaction, so the
 // enrolment and its recovery codes appear together.
-func (s *Store) EnableTOTP(ctx context.Context, userID string, at time.Time, step int64, recovery [][]byte) error {
+func (s *Store) EnableTOTP(ctx context.Context, userID string, secret []byte, at time.Time, step int64, recovery [][]byte) error {
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		tag, err := tx.Exec(ctx, `UPDATE totp SET enabled_at = $1, last_step = $2 WHERE user_id = $3 AND enabled_at IS NULL`,
-			timeArg(at), step, userID)
+		tag, err := tx.Exec(ctx, `UPDATE totp SET enabled_at = $1, last_step = $2 WHERE user_id = $3 AND enabled_at IS NULL AND secret = $4`,
+			timeArg(at), step, userID, secret)
 		if err != nil {
 			return err
 		}

@@ -79,8 +79,8 @@ func (s *Store) UserByUsername(ctx context.Context, name string) (*latchkey.User
 // found".
 func (s *Store) UpdateUser(ctx context.Context, u *latchkey.User) error {
 	tag, err := s.pool.Exec(ctx,
-		`UPDATE users SET role = $2, password_hash = $3, disabled = $4 WHERE id = $1`,
-		u.ID, string(u.Role), u.PasswordHash, u.Disabled)
+		`UPDATE users SET role = $2, disabled = $3 WHERE id = $1`,
+		u.ID, string(u.Role), u.Disabled)
 	if err != nil {
 		return fmt.Errorf("update user: %w", err)
 	}
@@ -108,4 +108,32 @@ func (s *Store) ListUsers(ctx context.Context, afterID string, limit int) ([]*la
 		return nil, fmt.Errorf("list users: %w", err)
 	}
 	return users, nil
+}
+
+// SetPassword implements latchkey.Store in one transaction.
+func (s *Store) SetPassword(ctx context.Context, userID, hash string, end *latchkey.EndSessions) (int, error) {
+	var revoked int
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		tag, err := tx.Exec(ctx, `UPDATE users SET password_hash = $1 WHERE id = $2`, hash, userID)
+		if err != nil {
+			return err
+		}
+		if tag.RowsAffected() == 0 {
+			return latchkey.ErrNotFound
+		}
+		if end == nil {
+			return nil
+		}
+		tag, err = tx.Exec(ctx, revokeUserSessions, userID, timeArg(end.At), end.Reason, end.Except)
+		if err != nil {
+			return err
+		}
+		revoked = int(tag.RowsAffected())
+		_, err = tx.Exec(ctx, `DELETE FROM mfa_challenges WHERE user_id = $1`, userID)
+		return err
+	})
+	if err != nil {
+		return 0, fmt.Errorf("set password: %w", err)
+	}
+	return revoked, nil
 }

@@ -47,10 +47,10 @@ func (s *Store) TOTP(ctx context.Context, userID string) (*latchkey.TOTP, error)
 
 // EnableTOTP implements latchkey.Store in one write transaction (BEGIN
 // IMMEDIATE), so the enrolment and its recovery codes appear together.
-func (s *Store) EnableTOTP(ctx context.Context, userID string, at time.Time, step int64, recovery [][]byte) error {
+func (s *Store) EnableTOTP(ctx context.Context, userID string, secret []byte, at time.Time, step int64, recovery [][]byte) error {
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, `UPDATE totp SET enabled_at = ?, last_step = ? WHERE user_id = ? AND enabled_at IS NULL`,
-			timeArg(at), step, userID)
+		res, err := tx.ExecContext(ctx, `UPDATE totp SET enabled_at = ?, last_step = ? WHERE user_id = ? AND enabled_at IS NULL AND secret = ?`,
+			timeArg(at), step, userID, secret)
 		if err != nil {
 			return err
 		}

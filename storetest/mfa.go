@@ -51,7 +51,14 @@ func testTOTPEnrolment(t *testing.T, s latchkey.Store) {
 	}
 
 	enabledAt := t0.Add(2 * time.Minute)
-	if err := s.EnableTOTP(ctx, "u1", enabledAt, 1000, [][]byte{hash("c1"), hash("c2")}); err != nil {
+	// A code checked against the first secret cannot turn on the second.
+	if err := s.EnableTOTP(ctx, "u1", []byte("first secret"), enabledAt, 1000, [][]byte{hash("c1")}); !errors.Is(err, latchkey.ErrConflict) {
+		t.Errorf("EnableTOTP with a replaced secret = %v, want ErrConflict", err)
+	}
+	if got := mustTOTP(t, s, "u1"); got.Enabled() {
+		t.Fatal("a replaced enrolment was enabled")
+	}
+	if err := s.EnableTOTP(ctx, "u1", []byte("second secret"), enabledAt, 1000, [][]byte{hash("c1"), hash("c2")}); err != nil {
 		t.Fatalf("EnableTOTP: %v", err)
 	}
 	got = mustTOTP(t, s, "u1")
@@ -67,7 +74,7 @@ func testTOTPEnrolment(t *testing.T, s latchkey.Store) {
 	if err := s.PutTOTP(ctx, newTestTOTP("u1", "attacker's secret")); !errors.Is(err, latchkey.ErrConflict) {
 		t.Errorf("PutTOTP over an enabled one = %v, want ErrConflict", err)
 	}
-	if err := s.EnableTOTP(ctx, "u1", enabledAt, 2000, [][]byte{hash("c3")}); !errors.Is(err, latchkey.ErrConflict) {
+	if err := s.EnableTOTP(ctx, "u1", []byte("second secret"), enabledAt, 2000, [][]byte{hash("c3")}); !errors.Is(err, latchkey.ErrConflict) {
 		t.Errorf("EnableTOTP twice = %v, want ErrConflict", err)
 	}
 	got = mustTOTP(t, s, "u1")
@@ -79,7 +86,7 @@ func testTOTPEnrolment(t *testing.T, s latchkey.Store) {
 		t.Errorf("RecoveryCodesLeft after a refused EnableTOTP = %d, want 2", n)
 	}
 	mustCreateUser(t, s, "u2", "bob")
-	if err := s.EnableTOTP(ctx, "u2", enabledAt, 1, nil); !errors.Is(err, latchkey.ErrNotFound) {
+	if err := s.EnableTOTP(ctx, "u2", []byte("x"), enabledAt, 1, nil); !errors.Is(err, latchkey.ErrNotFound) {
 		t.Errorf("EnableTOTP without an enrolment = %v, want ErrNotFound", err)
 	}
 
@@ -111,7 +118,7 @@ func enrolled(tb testing.TB, s latchkey.Store, userID, username string, step int
 	for i, c := range codes {
 		hashes[i] = hash(c)
 	}
-	if err := s.EnableTOTP(tb.Context(), userID, t0, step, hashes); err != nil {
+	if err := s.EnableTOTP(tb.Context(), userID, []byte("secret of "+username), t0, step, hashes); err != nil {
 		tb.Fatalf("EnableTOTP: %v", err)
 	}
 }
@@ -237,7 +244,7 @@ func testRecoveryCodes(t *testing.T, s latchkey.Store) {
 	if err := s.PutTOTP(ctx, newTestTOTP("u1", "new")); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.EnableTOTP(ctx, "u1", at, 1, [][]byte{hash("n1")}); err != nil {
+	if err := s.EnableTOTP(ctx, "u1", []byte("new"), at, 1, [][]byte{hash("n1")}); err != nil {
 		t.Fatal(err)
 	}
 	if n, _ := s.RecoveryCodesLeft(ctx, "u1"); n != 1 {

@@ -44,6 +44,7 @@ func Run(t *testing.T, open func(t *testing.T) latchkey.Store) {
 		{"UserByUsernameIgnoresCase", testUserByUsernameIgnoresCase},
 		{"UpdateUser", testUpdateUser},
 		{"UpdateUserNotFound", testUpdateUserNotFound},
+		{"SetPassword", testSetPassword},
 		{"ListUsersPagesByID", testListUsersPagesByID},
 		{"RefusedUserNotStored", testRefusedUserNotStored},
 

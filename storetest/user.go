@@ -107,9 +107,12 @@ func testUpdateUser(t *testing.T, s latchkey.Store) {
 
 	upd := *orig
 	upd.Role = latchkey.RoleAdmin
-	upd.PasswordHash = "$argon2id$v=19$m=19456,t=2,p=1$bmV3$bmV3"
 	upd.Disabled = true
-	// These never change, whatever the caller passes.
+	// These never change, whatever the caller passes: the password
+	// hash has SetPassword, so that a stale read of the user written back
+	// by an admin's change cannot undo a password change, nor the other
+	// way round.
+	upd.PasswordHash = "$argon2id$v=19$m=19456,t=2,p=1$bmV3$bmV3"
 	upd.Username = "mallory"
 	upd.CreatedAt = t0.Add(time.Hour)
 	if err := s.UpdateUser(ctx, &upd); err != nil {
@@ -121,7 +124,7 @@ func testUpdateUser(t *testing.T, s latchkey.Store) {
 		t.Fatalf("UserByID: %v", err)
 	}
 	want := *orig
-	want.Role, want.PasswordHash, want.Disabled = upd.Role, upd.PasswordHash, upd.Disabled
+	want.Role, want.Disabled = upd.Role, upd.Disabled
 	checkUser(t, got, &want)
 	if _, err := s.UserByUsername(ctx, "mallory"); !errors.Is(err, latchkey.ErrNotFound) {
 		t.Errorf("UpdateUser changed the username: UserByUsername(new) error = %v", err)
@@ -209,5 +212,63 @@ func testRefusedUserNotStored(t *testing.T, s latchkey.Store) {
 	s.CreateUser(t.Context(), newTestUser("u4", "ALICE")) // refused: not stored
 	if all, err := s.ListUsers(t.Context(), "", 10); err != nil || len(all) != 3 {
 		t.Errorf("ListUsers = %d users, %v; want 3, nil", len(all), err)
+	}
+}
+
+func testSetPassword(t *testing.T, s latchkey.Store) {
+	ctx := t.Context()
+	orig := mustCreateUser(t, s, "u1", "alice")
+	mustCreateUser(t, s, "u2", "bob")
+	for _, id := range []string{"a1", "a2", "a3"} {
+		mustCreateSession(t, s, newTestSession(id, "u1"))
+	}
+	mustCreateSession(t, s, newTestSession("b1", "u2"))
+	for _, c := range []string{"m1", "m2"} {
+		if err := s.CreateMFAChallenge(ctx, &latchkey.MFAChallenge{Hash: hash(c), UserID: "u1", CreatedAt: t0, ExpiresAt: t0.Add(time.Hour)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.CreateMFAChallenge(ctx, &latchkey.MFAChallenge{Hash: hash("mb"), UserID: "u2", CreatedAt: t0, ExpiresAt: t0.Add(time.Hour)}); err != nil {
+		t.Fatal(err)
+	}
+
+	// Alone (a hash upgraded at login): nothing else changes.
+	n, err := s.SetPassword(ctx, "u1", "hash one", nil)
+	if err != nil || n != 0 {
+		t.Fatalf("SetPassword(no end) = %d, %v; want 0, nil", n, err)
+	}
+	got, _ := s.UserByID(ctx, "u1")
+	want := *orig
+	want.PasswordHash = "hash one"
+	checkUser(t, got, &want)
+	if mustSession(t, s, "a1").Revoked() {
+		t.Error("SetPassword without end revoked a session")
+	}
+	if _, err := s.MFAChallenge(ctx, hash("m1")); err != nil {
+		t.Errorf("SetPassword without end deleted a challenge: %v", err)
+	}
+
+	// With end: the other sessions and every challenge of the user go.
+	at := t0.Add(time.Hour)
+	n, err = s.SetPassword(ctx, "u1", "hash two", &latchkey.EndSessions{Except: "a2", At: at, Reason: "password changed"})
+	if err != nil || n != 2 {
+		t.Fatalf("SetPassword(end, except a2) = %d, %v; want 2, nil", n, err)
+	}
+	if got, _ := s.UserByID(ctx, "u1"); got.PasswordHash != "hash two" {
+		t.Errorf("PasswordHash = %q", got.PasswordHash)
+	}
+	for id, revoked := range map[string]bool{"a1": true, "a2": false, "a3": true, "b1": false} {
+		got := mustSession(t, s, id)
+		if got.Revoked() != revoked || revoked && (got.RevokeReason != "password changed" || !got.RevokedAt.Equal(at)) {
+			t.Errorf("session %s: revoked %v (%q at %v), want revoked %v", id, got.Revoked(), got.RevokeReason, got.RevokedAt, revoked)
+		}
+	}
+	for c, kept := range map[string]bool{"m1": false, "m2": false, "mb": true} {
+		if _, err := s.MFAChallenge(ctx, hash(c)); (err == nil) != kept {
+			t.Errorf("challenge %s kept = %v, want %v", c, err == nil, kept)
+		}
+	}
+	if _, err := s.SetPassword(ctx, "nobody", "x", &latchkey.EndSessions{At: at}); !errors.Is(err, latchkey.ErrNotFound) {
+		t.Errorf("SetPassword(unknown user) = %v, want ErrNotFound", err)
 	}
 }

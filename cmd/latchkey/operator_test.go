@@ -86,7 +86,7 @@ func TestOperatorCommands(t *testing.T) {
 				err = st.PutTOTP(t.Context(), &latchkey.TOTP{UserID: anna.ID, Secret: []byte("s"), CreatedAt: anna.CreatedAt})
 			}
 			if err == nil {
-				err = st.EnableTOTP(t.Context(), anna.ID, anna.CreatedAt, 1, [][]byte{[]byte("code hash")})
+				err = st.EnableTOTP(t.Context(), anna.ID, []byte("s"), anna.CreatedAt, 1, [][]byte{[]byte("code hash")})
 			}
 			if err != nil {
 				t.Fatal(err)
