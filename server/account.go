@@ -22,18 +22,11 @@ func handleChangePassword(svc *latchkey.Service) handlerFunc {
 			CurrentPassword string `json:"currentPassword"`
 			NewPassword     string `json:"newPassword"`
 		}
-		if err := decode(w, r, &in); err != nil {
+		if err := decodeRequired(w, r, &in, "Both currentPassword and newPassword are required.", &in.CurrentPassword, &in.NewPassword); err != nil {
 			return err
-		}
-		if in.CurrentPassword == "" || in.NewPassword == "" {
-			return badRequest("Both currentPassword and newPassword are required.")
 		}
 		c, _ := bearer.ClaimsFrom(r.Context())
-		if err := svc.ChangePassword(r.Context(), c.Subject, c.SessionID, in.CurrentPassword, in.NewPassword, clientOf(r)); err != nil {
-			return err
-		}
-		w.WriteHeader(http.StatusNoContent)
-		return nil
+		return noContent(w, svc.ChangePassword(r.Context(), c.Subject, c.SessionID, in.CurrentPassword, in.NewPassword, clientOf(r)))
 	}
 }
 
@@ -64,11 +57,7 @@ func handleMySessions(svc *latchkey.Service) handlerFunc {
 func handleEndMySession(svc *latchkey.Service) handlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) error {
 		c, _ := bearer.ClaimsFrom(r.Context())
-		if err := svc.EndMySession(r.Context(), c.Subject, c.SessionID, r.PathValue("id"), clientOf(r)); err != nil {
-			return err
-		}
-		w.WriteHeader(http.StatusNoContent)
-		return nil
+		return noContent(w, svc.EndMySession(r.Context(), c.Subject, c.SessionID, r.PathValue("id"), clientOf(r)))
 	}
 }
 
@@ -81,11 +70,8 @@ func handleStartTOTP(svc *latchkey.Service) handlerFunc {
 		var in struct {
 			Password string `json:"password"`
 		}
-		if err := decode(w, r, &in); err != nil {
+		if err := decodeRequired(w, r, &in, "password is required.", &in.Password); err != nil {
 			return err
-		}
-		if in.Password == "" {
-			return badRequest("password is required.")
 		}
 		c, _ := bearer.ClaimsFrom(r.Context())
 		en, err := svc.StartTOTP(r.Context(), c.Subject, c.SessionID, in.Password, clientOf(r))
@@ -129,11 +115,8 @@ func handleConfirmTOTP(svc *latchkey.Service) handlerFunc {
 		var in struct {
 			Code string `json:"code"`
 		}
-		if err := decode(w, r, &in); err != nil {
+		if err := decodeRequired(w, r, &in, "code is required.", &in.Code); err != nil {
 			return err
-		}
-		if in.Code == "" {
-			return badRequest("code is required.")
 		}
 		c, _ := bearer.ClaimsFrom(r.Context())
 		codes, err := svc.ConfirmTOTP(r.Context(), c.Subject, c.SessionID, in.Code, clientOf(r))
@@ -172,18 +155,11 @@ func handleDisableTOTP(svc *latchkey.Service) handlerFunc {
 			Password string `json:"password"`
 			Code     string `json:"code"`
 		}
-		if err := decode(w, r, &in); err != nil {
+		if err := decodeRequired(w, r, &in, "Both password and code are required.", &in.Password, &in.Code); err != nil {
 			return err
-		}
-		if in.Password == "" || in.Code == "" {
-			return badRequest("Both password and code are required.")
 		}
 		c, _ := bearer.ClaimsFrom(r.Context())
-		if err := svc.DisableTOTP(r.Context(), c.Subject, c.SessionID, in.Password, in.Code, clientOf(r)); err != nil {
-			return err
-		}
-		w.WriteHeader(http.StatusNoContent)
-		return nil
+		return noContent(w, svc.DisableTOTP(r.Context(), c.Subject, c.SessionID, in.Password, in.Code, clientOf(r)))
 	}
 }
 
@@ -195,13 +171,8 @@ type mfaBody struct {
 // readMFA decodes a {"mfaToken","code"} body; both are required.
 func readMFA(w http.ResponseWriter, r *http.Request) (mfaBody, error) {
 	var in mfaBody
-	if err := decode(w, r, &in); err != nil {
-		return in, err
-	}
-	if in.MFAToken == "" || in.Code == "" {
-		return in, badRequest("Both mfaToken and code are required.")
-	}
-	return in, nil
+	err := decodeRequired(w, r, &in, "Both mfaToken and code are required.", &in.MFAToken, &in.Code)
+	return in, err
 }
 
 func handleLoginMFA(svc *latchkey.Service) handlerFunc {
@@ -224,26 +195,39 @@ func handleAdminResetPassword(svc *latchkey.Service) handlerFunc {
 		var in struct {
 			Password string `json:"password"`
 		}
-		if err := decode(w, r, &in); err != nil {
+		if err := decodeRequired(w, r, &in, "password is required.", &in.Password); err != nil {
 			return err
 		}
-		if in.Password == "" {
-			return badRequest("password is required.")
-		}
-		if err := svc.ResetPassword(r.Context(), actor(r), r.PathValue("id"), in.Password); err != nil {
-			return err
-		}
-		w.WriteHeader(http.StatusNoContent)
-		return nil
+		return noContent(w, svc.ResetPassword(r.Context(), actor(r), r.PathValue("id"), in.Password))
 	}
 }
 
 func handleAdminRemoveTOTP(svc *latchkey.Service) handlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) error {
-		if err := svc.RemoveTOTP(r.Context(), actor(r), r.PathValue("id")); err != nil {
-			return err
-		}
-		w.WriteHeader(http.StatusNoContent)
-		return nil
+		return noContent(w, svc.RemoveTOTP(r.Context(), actor(r), r.PathValue("id")))
 	}
+}
+
+// decodeRequired decodes the body into v, then refuses it with msg when
+// a required field (a pointer into v) is empty.
+func decodeRequired(w http.ResponseWriter, r *http.Request, v any, msg string, required ...*string) error {
+	if err := decode(w, r, v); err != nil {
+		return err
+	}
+	for _, f := range required {
+		if *f == "" {
+			return badRequest(msg)
+		}
+	}
+	return nil
+}
+
+// noContent answers 204 for an action that succeeded, or returns its
+// error for handle to write.
+func noContent(w http.ResponseWriter, err error) error {
+	if err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
 }

@@ -18,13 +18,8 @@ type credentials struct {
 // readCredentials decodes a {"username","password"} body; both are required.
 func readCredentials(w http.ResponseWriter, r *http.Request) (credentials, error) {
 	var c credentials
-	if err := decode(w, r, &c); err != nil {
-		return c, err
-	}
-	if c.Username == "" || c.Password == "" {
-		return c, badRequest("Both username and password are required.")
-	}
-	return c, nil
+	err := decodeRequired(w, r, &c, "Both username and password are required.", &c.Username, &c.Password)
+	return c, err
 }
 
 // userJSON is a user as the contract shows it; the password hash never

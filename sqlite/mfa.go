@@ -114,9 +114,19 @@ func (s *Store) DeleteTOTP(ctx context.Context, userID string) error {
 // SQLite runs under its write lock, so of two callers with one step the
 // second sees last_step already there.
 func (s *Store) UseTOTPStep(ctx context.Context, userID string, step int64) error {
-	err := s.inTx(ctx, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, `UPDATE totp SET last_step = ? WHERE user_id = ? AND enabled_at IS NOT NULL AND last_step < ?`,
-			step, userID, step)
+	err := s.updateTOTP(ctx, userID, `UPDATE totp SET last_step = ? WHERE user_id = ? AND enabled_at IS NOT NULL AND last_step < ?`,
+		step, userID, step)
+	if err != nil {
+		return fmt.Errorf("use totp step: %w", err)
+	}
+	return nil
+}
+
+// updateTOTP runs one conditional UPDATE of the user's enrolment in a
+// write transaction; when it changes nothing, totpMissing says why.
+func (s *Store) updateTOTP(ctx context.Context, userID, query string, args ...any) error {
+	return s.inTx(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, query, args...)
 		if err != nil {
 			return err
 		}
@@ -127,10 +137,6 @@ func (s *Store) UseTOTPStep(ctx context.Context, userID string, step int64) erro
 		}
 		return nil
 	})
-	if err != nil {
-		return fmt.Errorf("use totp step: %w", err)
-	}
-	return nil
 }
 
 // UseRecoveryCode implements latchkey.Store.
@@ -211,19 +217,7 @@ func (s *Store) DeleteExpiredMFAChallenges(ctx context.Context, before time.Time
 
 // SealTOTP implements latchkey.Store.
 func (s *Store) SealTOTP(ctx context.Context, userID string, sealed []byte) error {
-	err := s.inTx(ctx, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, `UPDATE totp SET secret = ?, sealed = 1 WHERE user_id = ? AND sealed = 0`, sealed, userID)
-		if err != nil {
-			return err
-		}
-		if n, err := res.RowsAffected(); err != nil {
-			return err
-		} else if n == 0 {
-			return s.totpMissing(ctx, tx, userID)
-		}
-		return nil
-	})
-	if err != nil {
+	if err := s.updateTOTP(ctx, userID, `UPDATE totp SET secret = ?, sealed = 1 WHERE user_id = ? AND sealed = 0`, sealed, userID); err != nil {
 		return fmt.Errorf("seal totp: %w", err)
 	}
 	return nil
