@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -85,12 +86,26 @@ func BenchmarkListBooksBare(b *testing.B) {
 // the same machine (a shared VM drifts), and reports bare-time/real-time
 // as "ratio": the real path's throughput as a fraction of the ceiling's,
 // in process. Sub-benchmarks: the in-memory SQLite store of the other
-// benchmarks, and PostgreSQL when LATCHKEY_TEST_POSTGRES_URL is set.
+// benchmarks; a SQLite file, as the books server runs (WAL: each read
+// takes the file's shared locks, a few system calls); and PostgreSQL when
+// LATCHKEY_TEST_POSTGRES_URL is set.
 //
 //	go test -run '^$' -bench ListBooksOverBare -count 5 ./books
 func BenchmarkListBooksOverBare(b *testing.B) {
 	b.Run("sqlite", func(b *testing.B) {
 		env := newTestEnv(b)
+		benchmarkOverBare(b, env.handler, env.member)
+	})
+	b.Run("sqlite-file", func(b *testing.B) {
+		store, err := OpenSQLite(context.Background(), filepath.Join(b.TempDir(), "books.db"))
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Cleanup(func() { store.Close() })
+		if err := store.SeedDemo(context.Background()); err != nil {
+			b.Fatal(err)
+		}
+		env := newTestEnv(b, func(c *Config) { c.Store = store })
 		benchmarkOverBare(b, env.handler, env.member)
 	})
 	b.Run("postgres", func(b *testing.B) {

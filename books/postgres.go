@@ -53,7 +53,7 @@ type PostgresConfig struct {
 // keeps it, so requests do not parse SQL again.
 type PostgresStore struct {
 	db    *pgdb.DB
-	books listCache
+	books *listCache
 
 	// Now returns the current time. It defaults to time.Now; tests replace
 	// it. It is read once per operation.
@@ -88,7 +88,9 @@ func OpenPostgres(ctx context.Context, cfg PostgresConfig) (*PostgresStore, erro
 	if err != nil {
 		return nil, fmt.Errorf("books: open postgres: %w", err)
 	}
-	return &PostgresStore{db: db, Now: time.Now}, nil
+	s := &PostgresStore{db: db, Now: time.Now}
+	s.books = newListCache(s.booksVersion, s.loadBooks)
+	return s, nil
 }
 
 // Ping implements Store: it fails, with pgdb's ErrReadOnly, when the
@@ -112,12 +114,12 @@ func (s *PostgresStore) Close() error {
 // call instead of the whole table, so a book written through any replica
 // is listed by every replica from its next request on.
 func (s *PostgresStore) ListBooks(ctx context.Context) ([]Book, error) {
-	return s.books.list(ctx, s.booksVersion, s.loadBooks)
+	return s.books.list(ctx)
 }
 
 // listBooksJSON is ListBooks, encoded, for GET /books.
 func (s *PostgresStore) listBooksJSON(ctx context.Context) ([]byte, error) {
-	snap, err := s.books.get(ctx, s.booksVersion, s.loadBooks)
+	snap, err := s.books.get(ctx)
 	if err != nil {
 		return nil, err
 	}

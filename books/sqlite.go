@@ -27,7 +27,7 @@ const busyTimeout = 5 * time.Second
 type SQLiteStore struct {
 	db    *sql.DB
 	st    statements
-	books listCache
+	books *listCache
 
 	// Now returns the current time. It defaults to time.Now; tests replace
 	// it. It is read once per operation.
@@ -116,7 +116,13 @@ func OpenSQLite(ctx context.Context, path string) (*SQLiteStore, error) {
 		db.Close()
 		return nil, fmt.Errorf("books: open %q: prepare: %w", path, err)
 	}
-	return &SQLiteStore{db: db, st: st, Now: time.Now}, nil
+	return newSQLiteStore(db, st), nil
+}
+
+func newSQLiteStore(db *sql.DB, st statements) *SQLiteStore {
+	s := &SQLiteStore{db: db, st: st, Now: time.Now}
+	s.books = newListCache(s.booksVersion, s.loadBooks)
+	return s
 }
 
 // sqliteErr marks sqlitedb's refusal of a newer schema as ErrSchemaTooNew.
@@ -148,7 +154,7 @@ func NewSQLiteStore(ctx context.Context, db *sql.DB) (*SQLiteStore, error) {
 	if err != nil {
 		return nil, fmt.Errorf("books: prepare: %w", err)
 	}
-	return &SQLiteStore{db: db, st: st, Now: time.Now}, nil
+	return newSQLiteStore(db, st), nil
 }
 
 // Ping implements Store: it fails, with sqlitedb.ErrReadOnly, when the
@@ -172,12 +178,12 @@ func (s *SQLiteStore) Close() error {
 // version count has not moved (see listCache): one single-row read per
 // call instead of the whole table.
 func (s *SQLiteStore) ListBooks(ctx context.Context) ([]Book, error) {
-	return s.books.list(ctx, s.booksVersion, s.loadBooks)
+	return s.books.list(ctx)
 }
 
 // listBooksJSON is ListBooks, encoded, for GET /books.
 func (s *SQLiteStore) listBooksJSON(ctx context.Context) ([]byte, error) {
-	snap, err := s.books.get(ctx, s.booksVersion, s.loadBooks)
+	snap, err := s.books.get(ctx)
 	if err != nil {
 		return nil, err
 	}

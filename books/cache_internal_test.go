@@ -1,0 +1,145 @@
+package books
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// gatedReads is a version count whose reads each block until released,
+// and return the count as it was when the read began, as a database
+// statement sees the snapshot taken at its start.
+type gatedReads struct {
+	count   atomic.Int64
+	started chan int64 // the value each read began with
+	release chan struct{}
+	reads   atomic.Int64
+}
+
+func newGatedReads() *gatedReads {
+	return &gatedReads{started: make(chan int64, 16), release: make(chan struct{})}
+}
+
+func (g *gatedReads) read(ctx context.Context) (int64, error) {
+	g.reads.Add(1)
+	v := g.count.Load()
+	g.started <- v
+	select {
+	case <-g.release:
+		return v, nil
+	case <-ctx.Done():
+		return 0, ctx.Err()
+	}
+}
+
+// waitWaiters waits until n callers wait for the next shared read.
+func waitWaiters(t *testing.T, r *versionReader, n int) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		r.mu.Lock()
+		got := 0
+		if r.next != nil {
+			got = r.next.waiters
+		}
+		r.mu.Unlock()
+		if got == n {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d callers wait for the next read, want %d", got, n)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// TestVersionReaderNeverSharesAnOlderRead: a caller that starts after a
+// write completed never gets the answer of a read that began before it,
+// even though that read was still in flight when the caller arrived.
+func TestVersionReaderNeverSharesAnOlderRead(t *testing.T) {
+	g := newGatedReads()
+	r := &versionReader{read: g.read}
+	first := make(chan int64, 1)
+	go func() {
+		v, _ := r.get(context.Background())
+		first <- v
+	}()
+	if v := <-g.started; v != 0 {
+		t.Fatalf("first read began at %d", v)
+	}
+	g.count.Store(1) // a write completes while the first read is in flight
+	second := make(chan int64, 1)
+	go func() {
+		v, _ := r.get(context.Background())
+		second <- v
+	}()
+	waitWaiters(t, r, 1)
+	g.release <- struct{}{}
+	if v := <-first; v != 0 {
+		t.Errorf("first caller got %d, want 0", v)
+	}
+	if v := <-g.started; v != 1 {
+		t.Fatalf("the second read began at %d, want 1", v)
+	}
+	g.release <- struct{}{}
+	if v := <-second; v != 1 {
+		t.Errorf("the caller that came after the write got %d, want 1", v)
+	}
+}
+
+// TestVersionReaderShares: callers that arrive while a read is in flight
+// share one more read, instead of one each.
+func TestVersionReaderShares(t *testing.T) {
+	g := newGatedReads()
+	r := &versionReader{read: g.read}
+	var wg sync.WaitGroup
+	wg.Go(func() { r.get(context.Background()) })
+	<-g.started
+	g.count.Store(7)
+	const n = 50
+	got := make(chan int64, n)
+	for range n {
+		wg.Go(func() {
+			v, err := r.get(context.Background())
+			if err != nil {
+				t.Error(err)
+			}
+			got <- v
+		})
+	}
+	waitWaiters(t, r, n)
+	close(g.release) // every read from now on answers at once
+	wg.Wait()
+	close(got)
+	for v := range got {
+		if v != 7 {
+			t.Errorf("a caller got %d, want 7", v)
+		}
+	}
+	if reads := g.reads.Load(); reads != 2 {
+		t.Errorf("%d reads for %d callers, want 2", reads, n+1)
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.running || r.next != nil {
+		t.Errorf("after the callers: running %v, next %v; want idle", r.running, r.next)
+	}
+}
+
+// TestVersionReaderCallerGivesUp: a caller waiting for a shared read that
+// hangs returns when its own ctx ends; the read goes on for the others.
+func TestVersionReaderCallerGivesUp(t *testing.T) {
+	g := newGatedReads()
+	r := &versionReader{read: g.read}
+	go r.get(context.Background())
+	<-g.started
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
+	defer cancel()
+	if _, err := r.get(ctx); !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("get = %v, want the caller's deadline", err)
+	}
+	close(g.release)
+}
