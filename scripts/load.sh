@@ -35,6 +35,10 @@
 #   PG_URL=            PostgreSQL URL (loopback only); set, GET /books is also
 #                      measured on a PostgreSQL books store (case pg-books), in
 #                      a schema of its own that loadtarget drops at exit
+#   PROFILE=auth       after the GET /books rounds, one more DURATION of wrk on
+#                      this loadtarget case (auth, noauth, nocheck, pg-books,
+#                      bare) under a CPU profile; its go tool pprof -top is
+#                      printed after the table (needs the go tool)
 #   KEEP=1             keep the temporary directory (logs) for inspection
 #
 # Usage: scripts/load.sh            (from anywhere; about 4 minutes with defaults)
@@ -51,6 +55,7 @@ CLIENT_CPU=${CLIENT_CPU:-1}
 KEEP=${KEEP:-0}
 PARTS=${PARTS:-books refresh login}
 PG_URL=${PG_URL:-}
+PROFILE=${PROFILE:-}
 part() { [[ " $PARTS " == *" $1 "* ]]; }
 
 die() { echo "load.sh: $*" >&2; exit 1; }
@@ -155,9 +160,11 @@ echo "== starting loadtarget on CPU $SERVER_CPU (JWKS from $AUTH)"
 		-auth-url "$AUTH" -issuer http://localhost:3000 -audience latchkey \
 		-db "$TMP/target/books.db" \
 		-auth-addr 127.0.0.1:0 -uncached-addr 127.0.0.1:0 -nocheck-addr 127.0.0.1:0 -noauth-addr 127.0.0.1:0 \
-		-bare-addr 127.0.0.1:0 ${PG_URL:+-pg-url "$PG_URL" -pg-schema "loadtarget_$$" -pg-addr 127.0.0.1:0}
+		-bare-addr 127.0.0.1:0 ${PG_URL:+-pg-url "$PG_URL" -pg-schema "loadtarget_$$" -pg-addr 127.0.0.1:0} \
+		-cpuprofile "$TMP/target.prof"
 ) >"$TMP/target.out" 2>"$TMP/target.err" &
 PIDS+=($!)
+TARGET_TIMEOUT_PID=$!
 T_AUTH=http://$(addr_from "$TMP/target.out" 's/^loadtarget: auth on //p')
 T_UNCACHED=http://$(addr_from "$TMP/target.out" 's/^loadtarget: uncached on //p')
 T_NOCHECK=http://$(addr_from "$TMP/target.out" 's/^loadtarget: nocheck on //p')
@@ -253,6 +260,23 @@ done
 	ORDER+=("$name")
 done
 
+PROFILE_TOP=""
+if [[ -n $PROFILE ]] && part books; then
+	[[ -n ${WRK_URL[$PROFILE]:-} && $PROFILE != demo-books ]] || die "PROFILE=$PROFILE: not a loadtarget case"
+	# timeout forks loadtarget (taskset execs it): signal the child.
+	lt=$(pgrep -P "$TARGET_TIMEOUT_PID" | head -n1)
+	[[ -n $lt ]] || die "no loadtarget process under $TARGET_TIMEOUT_PID"
+	kill -USR1 "$lt"
+	if [[ $PROFILE == noauth || $PROFILE == bare ]]; then
+		run_wrk "$PROFILE" "${WRK_URL[$PROFILE]}" profile
+	else
+		run_wrk "$PROFILE" "${WRK_URL[$PROFILE]}" profile -H "$AUTHZ"
+	fi
+	kill -USR2 "$lt"
+	sleep 1
+	PROFILE_TOP=$(go tool pprof -top -nodecount 30 "$TMP/bin/loadtarget" "$TMP/target.prof" 2>/dev/null) || PROFILE_TOP="(pprof failed)"
+fi
+
 client() {
 	local name=$1 cpu=$2 out
 	shift 2
@@ -301,3 +325,8 @@ echo "cases: bare = net/http writing the list's bytes from memory (the ceiling);
 echo "       noauth = GET /books without bearer middleware; auth = production wiring (JWKS, cached verify);"
 echo "       auth-uncached = same, verified-token cache off (ES256 check every request); nocheck = books.New with an"
 echo "       accept-all verifier; demo-books = the latchkey binary's books server (demo). All use one ES256 token."
+if [[ -n $PROFILE_TOP ]]; then
+	echo
+	echo "CPU profile of loadtarget during one more wrk run of $PROFILE (req/s $LAST_RPS):"
+	echo "$PROFILE_TOP"
+fi

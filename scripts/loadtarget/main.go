@@ -42,6 +42,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"strings"
 	"syscall"
 	"time"
@@ -75,6 +76,7 @@ func run() error {
 	pgURL := flag.String("pg-url", "", "PostgreSQL URL for a books store served at -pg-addr; empty: none")
 	pgSchema := flag.String("pg-schema", "", "with -pg-url: a schema of its own, created and dropped at exit; must start with loadtarget_")
 	pgAddr := flag.String("pg-addr", "127.0.0.1:4106", "listen address of the production wiring on PostgreSQL")
+	cpuProfile := flag.String("cpuprofile", "", "on SIGUSR1, start a CPU profile into this file; on SIGUSR2 (or exit), end it (go tool pprof -top)")
 	accessLog := flag.Bool("access-log", true, "log each request at info level to stderr, as the latchkey binary does")
 	flag.Parse()
 	if *dbPath == "" {
@@ -82,6 +84,10 @@ func run() error {
 	}
 	if *pgURL != "" && !strings.HasPrefix(*pgSchema, "loadtarget_") {
 		return errors.New("-pg-url needs -pg-schema loadtarget_NAME, which is dropped at exit")
+	}
+
+	if *cpuProfile != "" {
+		defer profileOnSignal(*cpuProfile)()
 	}
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -213,6 +219,55 @@ func run() error {
 		s.Shutdown(sctx)
 	}
 	return nil
+}
+
+// profileOnSignal profiles the process's CPU into path from a SIGUSR1
+// to the next SIGUSR2, so that load.sh can profile one case of a process
+// that serves several. The function it returns ends a profile still
+// running.
+func profileOnSignal(path string) (stop func()) {
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, syscall.SIGUSR1, syscall.SIGUSR2)
+	done := make(chan struct{})
+	finished := make(chan struct{})
+	go func() {
+		defer close(finished)
+		var f *os.File
+		end := func() {
+			if f != nil {
+				pprof.StopCPUProfile()
+				f.Close()
+				f = nil
+			}
+		}
+		defer end()
+		for {
+			select {
+			case s := <-sig:
+				if s == syscall.SIGUSR2 {
+					end()
+					continue
+				}
+				if f != nil {
+					continue
+				}
+				var err error
+				if f, err = os.Create(path); err == nil {
+					err = pprof.StartCPUProfile(f)
+				}
+				if err != nil {
+					fmt.Fprintln(os.Stderr, "loadtarget: cpu profile:", err)
+					if f != nil {
+						f.Close()
+						f = nil
+					}
+				}
+			case <-done:
+				return
+			}
+		}
+	}()
+	return func() { signal.Stop(sig); close(done); <-finished }
 }
 
 // pgStore is the PostgreSQL books store of -pg-url, in a schema of its
