@@ -39,6 +39,10 @@
 #                      this loadtarget case (auth, noauth, nocheck, pg-books,
 #                      bare) under a CPU profile; its go tool pprof -top is
 #                      printed after the table (needs the go tool)
+#   OLD_REV=           a commit: its `latchkey demo` runs beside the current
+#                      one (built from git archive of that commit, its own
+#                      data and token) as case demo-books-old, for a
+#                      before/after of the books server in one run
 #   KEEP=1             keep the temporary directory (logs) for inspection
 #
 # Usage: scripts/load.sh            (from anywhere; about 4 minutes with defaults)
@@ -56,6 +60,7 @@ KEEP=${KEEP:-0}
 PARTS=${PARTS:-books refresh login}
 PG_URL=${PG_URL:-}
 PROFILE=${PROFILE:-}
+OLD_REV=${OLD_REV:-}
 part() { [[ " $PARTS " == *" $1 "* ]]; }
 
 die() { echo "load.sh: $*" >&2; exit 1; }
@@ -104,10 +109,16 @@ secs() {
 	esac
 }
 DSECS=$(secs "$DURATION")
-BOUND=$((DSECS * (7 * ROUNDS + 8) + 120)) # no server outlives the whole run
+BOUND=$((DSECS * (8 * ROUNDS + 8) + 180)) # no server outlives the whole run
 
 echo "== building into $TMP/bin"
 (cd "$ROOT" && go build -o "$TMP/bin/" ./cmd/latchkey ./scripts/loadtarget ./scripts/refreshload)
+if [[ -n $OLD_REV ]]; then
+	echo "== building latchkey at $OLD_REV into $TMP/bin-old"
+	mkdir -p "$TMP/old-src" "$TMP/bin-old"
+	(cd "$ROOT" && git archive "$OLD_REV") | tar -x -C "$TMP/old-src" || die "git archive $OLD_REV failed"
+	(cd "$TMP/old-src" && go build -o "$TMP/bin-old/" ./cmd/latchkey) || die "cannot build $OLD_REV"
+fi
 
 # addr_from FILE PATTERN: waits for a line of FILE and prints the address
 # sed extracts with PATTERN.
@@ -133,25 +144,41 @@ wait_healthy() {
 	die "$url/healthz did not answer"
 }
 
-mkdir -p "$TMP/demo" "$TMP/target"
+# start_demo NAME BINDIR: `latchkey demo` from BINDIR in $TMP/NAME, pinned;
+# sets DEMO_AUTH and DEMO_BOOKS.
+start_demo() {
+	local name=$1 bindir=$2
+	mkdir -p "$TMP/$name"
+	(
+		cd "$TMP/$name"
+		exec env -u ACCESS_TOKEN_SECRET -u TOKEN_SECRET \
+			LATCHKEY_ADDR=127.0.0.1:0 LATCHKEY_BOOKS_ADDR=127.0.0.1:0 \
+			LATCHKEY_DATABASE_URL="sqlite:$TMP/$name/auth.db" \
+			LATCHKEY_BOOKS_DATABASE_URL="sqlite:$TMP/$name/books.db" \
+			LATCHKEY_ISSUER=http://localhost:3000 LATCHKEY_AUDIENCE=latchkey \
+			LATCHKEY_SIGNING_ALG=ES256 LATCHKEY_LOG_LEVEL=info \
+			timeout "$BOUND" taskset -c "$SERVER_CPU" "$bindir/latchkey" demo
+	) >"$TMP/$name.out" 2>"$TMP/$name.err" &
+	PIDS+=($!)
+	# The demo prints "auth server on ADDR, books server on ADDR", ADDR with or
+	# without http://.
+	DEMO_AUTH=http://$(addr_from "$TMP/$name.out" 's|.*auth server on \(http://\)\{0,1\}\([^,]*\),.*|\2|p')
+	DEMO_BOOKS=http://$(addr_from "$TMP/$name.out" 's|.*books server on \(http://\)\{0,1\}\([^ ]*\).*|\2|p')
+	wait_healthy "$DEMO_AUTH"
+	wait_healthy "$DEMO_BOOKS"
+}
+
+mkdir -p "$TMP/target"
 echo "== starting latchkey demo on CPU $SERVER_CPU"
-(
-	cd "$TMP/demo"
-	exec env -u ACCESS_TOKEN_SECRET -u TOKEN_SECRET \
-		LATCHKEY_ADDR=127.0.0.1:0 LATCHKEY_BOOKS_ADDR=127.0.0.1:0 \
-		LATCHKEY_DATABASE_URL="sqlite:$TMP/demo/auth.db" \
-		LATCHKEY_BOOKS_DATABASE_URL="sqlite:$TMP/demo/books.db" \
-		LATCHKEY_ISSUER=http://localhost:3000 LATCHKEY_AUDIENCE=latchkey \
-		LATCHKEY_SIGNING_ALG=ES256 LATCHKEY_LOG_LEVEL=info \
-		timeout "$BOUND" taskset -c "$SERVER_CPU" "$TMP/bin/latchkey" demo
-) >"$TMP/demo.out" 2>"$TMP/demo.err" &
-PIDS+=($!)
-# The demo prints "auth server on ADDR, books server on ADDR", ADDR with or
-# without http://.
-AUTH=http://$(addr_from "$TMP/demo.out" 's|.*auth server on \(http://\)\{0,1\}\([^,]*\),.*|\2|p')
-BOOKS=http://$(addr_from "$TMP/demo.out" 's|.*books server on \(http://\)\{0,1\}\([^ ]*\).*|\2|p')
-wait_healthy "$AUTH"
-wait_healthy "$BOOKS"
+start_demo demo "$TMP/bin"
+AUTH=$DEMO_AUTH
+BOOKS=$DEMO_BOOKS
+if [[ -n $OLD_REV ]]; then
+	echo "== starting latchkey demo at $OLD_REV on CPU $SERVER_CPU"
+	start_demo demo-old "$TMP/bin-old"
+	AUTH_OLD=$DEMO_AUTH
+	BOOKS_OLD=$DEMO_BOOKS
+fi
 
 echo "== starting loadtarget on CPU $SERVER_CPU (JWKS from $AUTH)"
 (
@@ -174,10 +201,18 @@ T_BARE=http://$(addr_from "$TMP/target.out" 's/^loadtarget: bare on //p')
 wait_healthy "$T_AUTH"
 
 echo "== logging in as anna for an ES256 access token"
-LOGIN=$(curl -fsS -X POST -H 'Content-Type: application/json' \
-	-d '{"username":"anna","password":"password123member"}' "$AUTH/login")
-TOKEN=$(printf '%s' "$LOGIN" | sed -n 's/.*"accessToken":"\([^"]*\)".*/\1/p')
-[[ -n $TOKEN ]] || die "no access token in login answer: $LOGIN"
+token_from() {
+	local login
+	login=$(curl -fsS -X POST -H 'Content-Type: application/json' \
+		-d '{"username":"anna","password":"password123member"}' "$1/login")
+	printf '%s' "$login" | sed -n 's/.*"accessToken":"\([^"]*\)".*/\1/p'
+}
+TOKEN=$(token_from "$AUTH")
+[[ -n $TOKEN ]] || die "no access token from $AUTH/login"
+if [[ -n $OLD_REV ]]; then
+	TOKEN_OLD=$(token_from "$AUTH_OLD")
+	[[ -n $TOKEN_OLD ]] || die "no access token from $AUTH_OLD/login"
+fi
 ALG=$(printf '%s' "${TOKEN%%.*}" | tr '_-' '/+' | { b=$(cat); while ((${#b} % 4)); do b+='='; done; printf '%s' "$b"; } | base64 -d 2>/dev/null | sed -n 's/.*"alg":"\([^"]*\)".*/\1/p')
 [[ $ALG == ES256 ]] || die "token alg is '$ALG', want ES256"
 
@@ -191,6 +226,10 @@ for u in "$T_AUTH" "$T_UNCACHED" "$BOOKS" ${T_PG:+"$T_PG"}; do
 	[[ $(body "$u" -H "Authorization: Bearer $TOKEN") == "$REF" ]] || die "$u/books answers a different body"
 done
 [[ $(body "$T_NOCHECK" -H "Authorization: Bearer x") == "$REF" ]] || die "nocheck /books answers a different body"
+if [[ -n $OLD_REV ]]; then
+	[[ $(body "$BOOKS_OLD" -H "Authorization: Bearer $TOKEN_OLD") == "$REF" ]] ||
+		die "the books server at $OLD_REV answers a different body"
+fi
 code=$(curl -s -o /dev/null -w '%{http_code}' "$T_AUTH/books")
 [[ $code == 401 ]] || die "$T_AUTH/books without a token answered $code, want 401"
 
@@ -225,6 +264,10 @@ if [[ -n $PG_URL ]]; then
 	WRK_CASES+=(pg-books)
 	WRK_URL[pg-books]=$T_PG
 fi
+if [[ -n $OLD_REV ]]; then
+	WRK_CASES+=(demo-books-old)
+	WRK_URL[demo-books-old]=$BOOKS_OLD
+fi
 part books || ROUNDS=0
 for round in $(seq 1 "$ROUNDS"); do
 	# Each round starts one case further along, so that no case always
@@ -236,6 +279,8 @@ for round in $(seq 1 "$ROUNDS"); do
 		name=${WRK_CASES[$(((k + round - 1) % n))]}
 		if [[ $name == noauth || $name == bare ]]; then
 			run_wrk "$name" "${WRK_URL[$name]}" "$round"
+		elif [[ $name == demo-books-old ]]; then
+			run_wrk "$name" "${WRK_URL[$name]}" "$round" -H "Authorization: Bearer $TOKEN_OLD"
 		else
 			run_wrk "$name" "${WRK_URL[$name]}" "$round" -H "$AUTHZ"
 		fi
@@ -311,7 +356,7 @@ printf '%-15s %12s %10s %10s %8s  %s\n' case "req/s" "p99 ms" ratio "vs bare" "r
 for name in "${ORDER[@]}"; do
 	rb=${RATIO_BARE[$name]:-}
 	case $name in
-	bare | noauth | auth | auth-uncached | nocheck | demo-books | pg-books) r=${RATIO[$name]} vs="noauth (median of per-round ratios)" ;;
+	bare | noauth | auth | auth-uncached | nocheck | demo-books | pg-books | demo-books-old) r=${RATIO[$name]} vs="noauth (median of per-round ratios)" ;;
 	login-*) r=$(ratio "${RPS[$name]}" "${RPS[argon2id-${name#login-}]}") vs="argon2id-${name#login-}" ;;
 	refresh) r=$(ratio "${RPS[refresh]}" 3000) vs="target 3000/s" ;;
 	*) r="" vs="" ;;
@@ -325,6 +370,7 @@ echo "cases: bare = net/http writing the list's bytes from memory (the ceiling);
 echo "       noauth = GET /books without bearer middleware; auth = production wiring (JWKS, cached verify);"
 echo "       auth-uncached = same, verified-token cache off (ES256 check every request); nocheck = books.New with an"
 echo "       accept-all verifier; demo-books = the latchkey binary's books server (demo). All use one ES256 token."
+[[ -z $OLD_REV ]] || echo "       demo-books-old = the books server of latchkey demo built at $OLD_REV (its own ES256 token)."
 if [[ -n $PROFILE_TOP ]]; then
 	echo
 	echo "CPU profile of loadtarget during one more wrk run of $PROFILE (req/s $LAST_RPS):"

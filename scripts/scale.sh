@@ -33,6 +33,7 @@
 #   LOGIN_WORKERS=4   part 1 login: concurrent clients (and argon2id goroutines)
 #   CONNECTIONS=256   part 2: concurrent refresh sessions, then login clients
 #   BOOKS_CONNECTIONS=32  part 3: wrk -c
+#   SETTLE=3          part 3: seconds to wait after starting or stopping replicas
 #   PARTS="1 2 3"     which parts to run
 #   SERVER_CPU=0 CLIENT_CPU=1
 #   KEEP=1            keep the temporary directory (logs)
@@ -47,6 +48,7 @@ SESSIONS=${SESSIONS:-32}
 LOGIN_WORKERS=${LOGIN_WORKERS:-4}
 CONNECTIONS=${CONNECTIONS:-256}
 BOOKS_CONNECTIONS=${BOOKS_CONNECTIONS:-32}
+SETTLE=${SETTLE:-3}
 PARTS=${PARTS:-1 2 3}
 SERVER_CPU=${SERVER_CPU:-0}
 CLIENT_CPU=${CLIENT_CPU:-1}
@@ -288,6 +290,7 @@ if part 3; then
 					jwks=$(curl -fsS "${URL[$r]}/.well-known/jwks.json")
 					[[ $jwks == "$(curl -fsS "${URL[rep1]}/.well-known/jwks.json")" ]] || die "$r publishes another JWKS"
 				done
+				sleep "$SETTLE" # measure replicas that run, not ones starting
 			fi
 			rps=$(wrk_books "$n-replicas-$round")
 			! grep -q 'Non-2xx' "$TMP/wrk-books-$n-replicas-$round.txt" || die "wrk: non-2xx answers; see $TMP/wrk-books-$n-replicas-$round.txt"
@@ -297,6 +300,7 @@ if part 3; then
 			if [[ $n == 3 ]]; then
 				stop rep2
 				stop rep3
+				sleep "$SETTLE"
 			fi
 		done
 		V[ratio]+=" $(ratio "${V[3-$round]}" "${V[1-$round]}")"
