@@ -127,9 +127,10 @@ func (r *versionReader) get(ctx context.Context) (int64, error) {
 	if !r.running {
 		r.running = true
 		r.mu.Unlock()
-		v, err := r.read(ctx)
-		r.finish()
-		return v, err
+		// Deferred, so that even a read that panics (net/http recovers
+		// handlers) hands on to the callers waiting for the next one.
+		defer r.finish()
+		return r.read(ctx)
 	}
 	rd := r.next
 	if rd == nil {
