@@ -477,6 +477,21 @@ func (s *Service) sealLater(ctx context.Context, t *TOTP, secret []byte) {
 	}
 }
 
+// CheckSecrets opens one sealed TOTP secret, if any is stored, so that a
+// missing or wrong key-encryption key stops the server's start, as it
+// does for sealed signing keys, rather than failing a user's sign-in.
+func (s *Service) CheckSecrets(ctx context.Context) error {
+	t, err := s.cfg.Store.SealedTOTP(ctx)
+	if errors.Is(err, ErrNotFound) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("check sealed secrets: %w", err)
+	}
+	_, err = s.openTOTP(t)
+	return err
+}
+
 // totpSealLabel binds a sealed TOTP secret to its user.
 const totpSealLabel = "latchkey totp secret v1\x00"
 

@@ -381,6 +381,17 @@ func TestTOTPSecretsSealed(t *testing.T) {
 	other := latchkeytest.New(t, latchkeytest.Options{Path: path, Config: func(c *latchkey.Config) {
 		c.EncryptionKey = bytes.Repeat([]byte{8}, 32)
 	}})
+	// CheckSecrets finds it at start, as the server's start does.
+	if err := e.Service.CheckSecrets(t.Context()); err != nil {
+		t.Errorf("CheckSecrets under the key that sealed: %v", err)
+	}
+	if err := other.Service.CheckSecrets(t.Context()); !errors.Is(err, latchkey.ErrWrongEncryptionKey) {
+		t.Errorf("CheckSecrets under another key: %v, want ErrWrongEncryptionKey", err)
+	}
+	none := latchkeytest.New(t, latchkeytest.Options{Path: path})
+	if err := none.Service.CheckSecrets(t.Context()); !errors.Is(err, latchkey.ErrKeysSealed) {
+		t.Errorf("CheckSecrets without a key: %v, want ErrKeysSealed", err)
+	}
 	other.Clock.Advance(e.Clock.Now().Sub(other.Clock.Now()) + 30*time.Second)
 	tok = firstStep(t, other, "anna", annaPassword)
 	if _, err := other.Service.LoginMFA(t.Context(), tok, code(t, secret, other.Clock.Now()), client); !errors.Is(err, latchkey.ErrWrongEncryptionKey) {

@@ -160,6 +160,11 @@ type Store interface {
 	// sealed already and ErrNotFound if there is no enrolment.
 	SealTOTP(ctx context.Context, userID string, sealed []byte) error
 
+	// SealedTOTP returns one enrolment whose secret is sealed, any, or
+	// ErrNotFound if none is: enough for a server to check at start that
+	// its key-encryption key opens them.
+	SealedTOTP(ctx context.Context) (*TOTP, error)
+
 	// DeleteTOTP removes the user's enrolment and recovery codes. It
 	// returns ErrNotFound if there was no enrolment.
 	DeleteTOTP(ctx context.Context, userID string) error

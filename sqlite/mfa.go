@@ -33,14 +33,25 @@ func (s *Store) PutTOTP(ctx context.Context, t *latchkey.TOTP) error {
 
 // TOTP implements latchkey.Store.
 func (s *Store) TOTP(ctx context.Context, userID string) (*latchkey.TOTP, error) {
+	return s.oneTOTP(ctx, "totp", `SELECT `+totpColumns+` FROM totp WHERE user_id = ?`, userID)
+}
+
+// SealedTOTP implements latchkey.Store.
+func (s *Store) SealedTOTP(ctx context.Context) (*latchkey.TOTP, error) {
+	return s.oneTOTP(ctx, "sealed totp", `SELECT `+totpColumns+` FROM totp WHERE sealed = 1 LIMIT 1`)
+}
+
+const totpColumns = `user_id, secret, sealed, created_at, enabled_at, last_step`
+
+func (s *Store) oneTOTP(ctx context.Context, what, query string, args ...any) (*latchkey.TOTP, error) {
 	var t latchkey.TOTP
-	err := s.queryRow(ctx, `SELECT user_id, secret, sealed, created_at, enabled_at, last_step FROM totp WHERE user_id = ?`, userID).
+	err := s.queryRow(ctx, query, args...).
 		Scan(&t.UserID, &t.Secret, &t.Sealed, timeCol{&t.CreatedAt}, timeCol{&t.EnabledAt}, &t.LastStep)
 	if errors.Is(err, sql.ErrNoRows) {
-		return nil, fmt.Errorf("totp: %w", latchkey.ErrNotFound)
+		return nil, fmt.Errorf("%s: %w", what, latchkey.ErrNotFound)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("totp: %w", err)
+		return nil, fmt.Errorf("%s: %w", what, err)
 	}
 	return &t, nil
 }

@@ -1,6 +1,7 @@
 package storetest
 
 import (
+	"bytes"
 	"errors"
 	"sync"
 	"sync/atomic"
@@ -91,6 +92,9 @@ func testTOTPEnrolment(t *testing.T, s latchkey.Store) {
 	}
 
 	// A secret stored before a key-encryption key was set is sealed once.
+	if _, err := s.SealedTOTP(ctx); !errors.Is(err, latchkey.ErrNotFound) {
+		t.Errorf("SealedTOTP with none sealed = %v, want ErrNotFound", err)
+	}
 	if err := s.SealTOTP(ctx, "u1", []byte("sealed form")); err != nil {
 		t.Fatalf("SealTOTP: %v", err)
 	}
@@ -105,6 +109,9 @@ func testTOTPEnrolment(t *testing.T, s latchkey.Store) {
 	checkBytes(t, "Secret after a refused SealTOTP", mustTOTP(t, s, "u1").Secret, []byte("sealed form"))
 	if err := s.SealTOTP(ctx, "u2", []byte("x")); !errors.Is(err, latchkey.ErrNotFound) {
 		t.Errorf("SealTOTP without an enrolment = %v, want ErrNotFound", err)
+	}
+	if got, err := s.SealedTOTP(ctx); err != nil || got.UserID != "u1" || !bytes.Equal(got.Secret, []byte("sealed form")) {
+		t.Errorf("SealedTOTP = %+v, %v; want u1's sealed enrolment", got, err)
 	}
 }
 

@@ -1,12 +1,14 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"io"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/latchkey-dev/latchkey"
 )
@@ -171,3 +173,37 @@ func TestOperatorCommands(t *testing.T) {
 }
 
 func latchkeyAuditAll() latchkey.AuditQuery { return latchkey.AuditQuery{Limit: 1000} }
+
+// TestServeChecksSealedSecrets: in shared-secret mode no signing key is
+// sealed, so sealed TOTP secrets are what tell a missing or wrong
+// key-encryption key: the start stops with exit 2 naming the variable.
+func TestServeChecksSealedSecrets(t *testing.T) {
+	db := "sqlite:" + filepath.Join(t.TempDir(), "auth.db")
+	vars := map[string]string{"LATCHKEY_DATABASE_URL": db, "LATCHKEY_LOG_LEVEL": "error"}
+	mustRun(t, vars, "password123anna\n", "user", "add", "anna")
+	st, err := openStore(t.Context(), db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	anna, err := st.UserByUsername(t.Context(), "anna")
+	if err == nil {
+		err = st.PutTOTP(t.Context(), &latchkey.TOTP{UserID: anna.ID, Secret: []byte("sealed under some key"), Sealed: true, CreatedAt: anna.CreatedAt})
+	}
+	st.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, kek := range map[string]string{"no key": "", "a key that does not open it": strings.Repeat("08", 32)} {
+		serve := map[string]string{"LATCHKEY_DATABASE_URL": db, "LATCHKEY_ADDR": "127.0.0.1:0", "LATCHKEY_LOG_LEVEL": "error",
+			"ACCESS_TOKEN_SECRET": "0123456789abcdefghijklmnopqrstuvwxyz", "LATCHKEY_KEY_ENCRYPTION_KEY": kek}
+		// A start that wrongly goes on serves until this deadline.
+		ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+		err := run(ctx, []string{"latchkey", "serve"}, func(k string) string { return serve[k] },
+			func() []string { return nil }, strings.NewReader(""), io.Discard, io.Discard)
+		cancel()
+		exitsTwo(t, err, "serve with "+name)
+		if err == nil || !strings.Contains(err.Error(), "LATCHKEY_KEY_ENCRYPTION_KEY") {
+			t.Errorf("serve with %s: %v; want the variable named", name, err)
+		}
+	}
+}

@@ -198,7 +198,17 @@ func newService(ctx context.Context, cfg *config, store latchkey.Store, limiter 
 		RegistrationClosed: !cfg.RegistrationOpen,
 		EncryptionKey:      cfg.EncryptionKey,
 	})
-	return svc, keys, err
+	if err != nil {
+		return nil, nil, err
+	}
+	// In shared-secret mode no signing key is sealed to catch a wrong
+	// key-encryption key at start; sealed TOTP secrets are checked here.
+	if err := svc.CheckSecrets(ctx); errors.Is(err, latchkey.ErrKeysSealed) || errors.Is(err, latchkey.ErrWrongEncryptionKey) {
+		return nil, nil, usageErr("LATCHKEY_KEY_ENCRYPTION_KEY: %v", err)
+	} else if err != nil {
+		return nil, nil, err
+	}
+	return svc, keys, nil
 }
 
 // openStore opens the auth database named by LATCHKEY_DATABASE_URL. A
