@@ -69,3 +69,35 @@ func TestDemoFollowsRevocations(t *testing.T) {
 		})
 	}
 }
+
+// TestPasswordChangeReachesBooks: after a password change, the books
+// server refuses the access tokens of the user's other sessions within
+// the poll interval plus a second, and keeps accepting the one of the
+// session that changed it.
+func TestPasswordChangeReachesBooks(t *testing.T) {
+	authURL, booksURL, _ := startDemo(t, t.TempDir(), map[string]string{"LATCHKEY_REVOCATION_POLL": "1s"})
+	here, _ := loginAs(t, authURL, "anna", "password123member")
+	other, _ := loginAs(t, authURL, "anna", "password123member")
+	if st, b := call(t, "POST", authURL+"/me/password", here, map[string]string{"currentPassword": "password123member", "newPassword": "password456member"}); st != 204 {
+		t.Fatalf("POST /me/password: %d %s", st, b)
+	}
+	at := time.Now()
+	bound := 2 * time.Second
+	for {
+		st, b := call(t, "GET", booksURL+"/books", other, nil)
+		if st == 401 {
+			break
+		}
+		if st != 200 || time.Since(at) > 2*bound {
+			t.Fatalf("the other session's token at the books server %v after the change: %d %s", time.Since(at).Round(time.Millisecond), st, b)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if took := time.Since(at); took > bound {
+		t.Errorf("refused %v after the change, over %v", took.Round(time.Millisecond), bound)
+	}
+	time.Sleep(1500 * time.Millisecond) // past another poll
+	if st, b := call(t, "GET", booksURL+"/books", here, nil); st != 200 {
+		t.Errorf("the changing session's token at the books server: %d %s; want 200", st, b)
+	}
+}
