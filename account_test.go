@@ -264,3 +264,42 @@ func TestRacingSecondStepsSpendOneCode(t *testing.T) {
 		}
 	}
 }
+
+// codeHookStore runs duringCode while a second step's code is checked:
+// after the step claimed its mfaToken, before it puts it back.
+type codeHookStore struct {
+	latchkey.Store
+	duringCode func()
+}
+
+func (h *codeHookStore) UseRecoveryCode(ctx context.Context, id string, hash []byte, at time.Time) error {
+	if h.duringCode != nil {
+		h.duringCode()
+	}
+	return h.Store.UseRecoveryCode(ctx, id, hash, at)
+}
+
+// TestResetDuringWrongCodeEndsTheStep: a reset landing while a wrong
+// code is checked (the mfaToken claimed, to be put back) still ends the
+// step: the token put back is deleted again.
+func TestResetDuringWrongCodeEndsTheStep(t *testing.T) {
+	hook := &codeHookStore{}
+	e := newTestService(t, func(c *latchkey.Config) { hook.Store = c.Store; c.Store = hook })
+	ctx := t.Context()
+	admin := e.MustUser(t, "john", "password123admin", latchkey.RoleAdmin)
+	anna := e.MustUser(t, "anna", annaPassword, latchkey.RoleMember)
+	_, codes := enrol(t, e, anna, annaPassword)
+	stolen := firstStep(t, e, "anna", annaPassword)
+	hook.duringCode = func() {
+		hook.duringCode = nil
+		if err := e.Service.ResetPassword(ctx, as(admin), anna.ID, "reset by the admin"); err != nil {
+			t.Error(err)
+		}
+	}
+	if _, err := e.Service.LoginMFA(ctx, stolen, "aaaa-aaaa-aaaa-aaaa", client); !errors.Is(err, latchkey.ErrInvalidCode) {
+		t.Fatalf("a wrong recovery code: %v, want ErrInvalidCode", err)
+	}
+	if _, err := e.Service.LoginMFA(ctx, stolen, codes[0], client); !errors.Is(err, latchkey.ErrInvalidMFAToken) {
+		t.Errorf("the step begun before the reset, after it: %v, want ErrInvalidMFAToken", err)
+	}
+}

@@ -282,9 +282,7 @@ func (s *Service) LoginMFA(ctx context.Context, mfaToken, code string, c Client)
 	if err != nil {
 		// A wrong code, a throttled one or a failed check leaves the
 		// mfaToken usable until it expires.
-		if rerr := s.cfg.Store.CreateMFAChallenge(ctx, ch); rerr != nil {
-			s.cfg.Logger.WarnContext(ctx, "restore mfa challenge", "err", rerr)
-		}
+		s.restoreChallenge(ctx, ch, u)
 		return nil, err
 	}
 	pair, sid, err := s.startSession(ctx, u, c)
@@ -293,6 +291,23 @@ func (s *Service) LoginMFA(ctx context.Context, mfaToken, code string, c Client)
 	}
 	s.audit(ctx, AuditLoginSucceeded, c, u.ID, sid, "second factor: "+how)
 	return pair, nil
+}
+
+// restoreChallenge puts back a challenge claimed for a code that failed.
+// A password change or reset deletes the user's challenges, but not one
+// that was claimed at that moment; so the user is read again after the
+// put-back, and a password that changed since the claim (or a disable)
+// deletes it once more. Whichever order the two writes take, the
+// challenge does not outlive the change.
+func (s *Service) restoreChallenge(ctx context.Context, ch *MFAChallenge, before *User) {
+	if err := s.cfg.Store.CreateMFAChallenge(ctx, ch); err != nil {
+		s.cfg.Logger.WarnContext(ctx, "restore mfa challenge", "err", err)
+		return
+	}
+	now, err := s.cfg.Store.UserByID(ctx, before.ID)
+	if err != nil || now.PasswordHash != before.PasswordHash || now.Disabled {
+		s.dropChallenge(ctx, ch.Hash)
+	}
 }
 
 func (s *Service) dropChallenge(ctx context.Context, hash []byte) {
