@@ -83,17 +83,20 @@ func TestPasswordChangeReachesBooks(t *testing.T) {
 	}
 	at := time.Now()
 	bound := 2 * time.Second
+	var took time.Duration
 	for {
+		sent := time.Now() // the request's own round trip is not the feed's
 		st, b := call(t, "GET", booksURL+"/books", other, nil)
+		took = sent.Sub(at)
 		if st == 401 {
 			break
 		}
-		if st != 200 || time.Since(at) > 2*bound {
-			t.Fatalf("the other session's token at the books server %v after the change: %d %s", time.Since(at).Round(time.Millisecond), st, b)
+		if st != 200 || took > 2*bound {
+			t.Fatalf("the other session's token at the books server %v after the change: %d %s", took.Round(time.Millisecond), st, b)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	if took := time.Since(at); took > bound {
+	if took > bound {
 		t.Errorf("refused %v after the change, over %v", took.Round(time.Millisecond), bound)
 	}
 	time.Sleep(1500 * time.Millisecond) // past another poll
