@@ -2,6 +2,7 @@ package sqlite
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"strings"
 	"time"
@@ -11,23 +12,21 @@ import (
 
 // AppendAudit implements latchkey.Store, in one transaction.
 func (s *Store) AppendAudit(ctx context.Context, events []*latchkey.AuditEvent) error {
-	tx, err := s.db.BeginTx(ctx, nil)
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		for _, e := range events {
+			_, err := tx.ExecContext(ctx, `INSERT INTO audit_events (id, at, type, user_id, session_id, ip, user_agent, detail)
+				VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+				e.ID, timeArg(e.At), string(e.Type), e.UserID, e.SessionID, e.IP, e.UserAgent, e.Detail)
+			if isUnique(err) {
+				return fmt.Errorf("%s: %w", e.ID, latchkey.ErrConflict)
+			}
+			if err != nil {
+				return err
+			}
+		}
+		return nil
+	})
 	if err != nil {
-		return fmt.Errorf("append audit: %w", err)
-	}
-	defer tx.Rollback()
-	for _, e := range events {
-		_, err := tx.ExecContext(ctx, `INSERT INTO audit_events (id, at, type, user_id, session_id, ip, user_agent, detail)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
-			e.ID, timeArg(e.At), string(e.Type), e.UserID, e.SessionID, e.IP, e.UserAgent, e.Detail)
-		if isUnique(err) {
-			return fmt.Errorf("append audit %s: %w", e.ID, latchkey.ErrConflict)
-		}
-		if err != nil {
-			return fmt.Errorf("append audit: %w", err)
-		}
-	}
-	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("append audit: %w", err)
 	}
 	return nil
@@ -78,14 +77,10 @@ func (s *Store) ListAudit(ctx context.Context, q latchkey.AuditQuery) ([]*latchk
 // DeleteAuditBefore implements latchkey.Store: one bounded DELETE, so the
 // write lock is held only for a batch.
 func (s *Store) DeleteAuditBefore(ctx context.Context, before time.Time, limit int) (int, error) {
-	res, err := s.exec(ctx, `DELETE FROM audit_events WHERE id IN
-		(SELECT id FROM audit_events WHERE at < ? ORDER BY at LIMIT ?)`, timeArg(before), limit)
+	n, err := affected(s.exec(ctx, `DELETE FROM audit_events WHERE id IN
+		(SELECT id FROM audit_events WHERE at < ? ORDER BY at LIMIT ?)`, timeArg(before), limit))
 	if err != nil {
 		return 0, fmt.Errorf("delete audit: %w", err)
 	}
-	n, err := res.RowsAffected()
-	if err != nil {
-		return 0, fmt.Errorf("delete audit: %w", err)
-	}
-	return int(n), nil
+	return n, nil
 }

@@ -14,64 +14,45 @@ const keyColumns = `id, alg, state, private, sealed, created_at, activated_at, r
 // the writes share one IMMEDIATE transaction, which holds the database's
 // write lock from its start, so processes on one file take turns.
 func (s *Store) UpdateSigningKeys(ctx context.Context, decide func([]*latchkey.SigningKey) (latchkey.KeyChanges, error)) error {
-	tx, err := s.db.BeginTx(ctx, nil)
-	if err != nil {
-		return fmt.Errorf("update signing keys: %w", err)
-	}
-	defer tx.Rollback()
-	rows, err := tx.QueryContext(ctx, `SELECT `+keyColumns+` FROM signing_keys ORDER BY created_at DESC, id DESC`)
-	if err != nil {
-		return fmt.Errorf("update signing keys: %w", err)
-	}
-	keys, err := scanKeys(rows)
-	if err != nil {
-		return fmt.Errorf("update signing keys: %w", err)
-	}
-	ch, err := decide(keys)
-	if err != nil {
-		return err
-	}
-	for _, k := range ch.Create {
-		_, err := tx.ExecContext(ctx, `INSERT INTO signing_keys (`+keyColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
-			k.ID, k.Alg, string(k.State), k.Private, k.Sealed, timeArg(k.CreatedAt), timeArg(k.ActivatedAt), timeArg(k.RetiredAt))
-		if isUnique(err) {
-			return fmt.Errorf("create signing key %s: %w", k.ID, latchkey.ErrConflict)
-		}
+	// decide's error comes back as it is; the store's own are wrapped.
+	return s.inTx(ctx, func(tx *sql.Tx) error {
+		rows, err := tx.QueryContext(ctx, `SELECT `+keyColumns+` FROM signing_keys ORDER BY created_at DESC, id DESC`)
 		if err != nil {
-			return fmt.Errorf("create signing key %s: %w", k.ID, err)
+			return fmt.Errorf("update signing keys: %w", err)
 		}
-	}
-	for _, k := range ch.Update {
-		res, err := tx.ExecContext(ctx,
-			`UPDATE signing_keys SET state = ?, private = ?, sealed = ?, activated_at = ?, retired_at = ? WHERE id = ?`,
-			string(k.State), k.Private, k.Sealed, timeArg(k.ActivatedAt), timeArg(k.RetiredAt), k.ID)
-		if err := oneRow(res, err); err != nil {
-			return fmt.Errorf("update signing key %s: %w", k.ID, err)
+		keys, err := scanKeys(rows)
+		if err != nil {
+			return fmt.Errorf("update signing keys: %w", err)
 		}
-	}
-	for _, id := range ch.Delete {
-		res, err := tx.ExecContext(ctx, `DELETE FROM signing_keys WHERE id = ?`, id)
-		if err := oneRow(res, err); err != nil {
-			return fmt.Errorf("delete signing key %s: %w", id, err)
+		ch, err := decide(keys)
+		if err != nil {
+			return err
 		}
-	}
-	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("update signing keys: %w", err)
-	}
-	return nil
-}
-
-// oneRow turns an Exec that changed no row into ErrNotFound.
-func oneRow(res sql.Result, err error) error {
-	if err != nil {
-		return err
-	}
-	if n, err := res.RowsAffected(); err != nil {
-		return err
-	} else if n == 0 {
-		return latchkey.ErrNotFound
-	}
-	return nil
+		for _, k := range ch.Create {
+			_, err := tx.ExecContext(ctx, `INSERT INTO signing_keys (`+keyColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+				k.ID, k.Alg, string(k.State), k.Private, k.Sealed, timeArg(k.CreatedAt), timeArg(k.ActivatedAt), timeArg(k.RetiredAt))
+			if isUnique(err) {
+				return fmt.Errorf("create signing key %s: %w", k.ID, latchkey.ErrConflict)
+			}
+			if err != nil {
+				return fmt.Errorf("create signing key %s: %w", k.ID, err)
+			}
+		}
+		for _, k := range ch.Update {
+			err := oneRow(tx.ExecContext(ctx,
+				`UPDATE signing_keys SET state = ?, private = ?, sealed = ?, activated_at = ?, retired_at = ? WHERE id = ?`,
+				string(k.State), k.Private, k.Sealed, timeArg(k.ActivatedAt), timeArg(k.RetiredAt), k.ID))
+			if err != nil {
+				return fmt.Errorf("update signing key %s: %w", k.ID, err)
+			}
+		}
+		for _, id := range ch.Delete {
+			if err := oneRow(tx.ExecContext(ctx, `DELETE FROM signing_keys WHERE id = ?`, id)); err != nil {
+				return fmt.Errorf("delete signing key %s: %w", id, err)
+			}
+		}
+		return nil
+	})
 }
 
 // SigningKeys implements latchkey.Store. Keys created in the same

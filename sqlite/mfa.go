@@ -20,12 +20,11 @@ func (s *Store) PutTOTP(ctx context.Context, t *latchkey.TOTP) error {
 			secret = excluded.secret, sealed = excluded.sealed, created_at = excluded.created_at, last_step = 0
 		WHERE totp.enabled_at IS NULL`,
 		t.UserID, t.Secret, t.Sealed, timeArg(t.CreatedAt))
+	n, err := affected(res, err)
 	if err != nil {
 		return fmt.Errorf("put totp: %w", constraintErr(err))
 	}
-	if n, err := res.RowsAffected(); err != nil {
-		return fmt.Errorf("put totp: %w", err)
-	} else if n == 0 {
+	if n == 0 {
 		return fmt.Errorf("put totp: %w", latchkey.ErrConflict)
 	}
 	return nil
@@ -60,15 +59,10 @@ func (s *Store) oneTOTP(ctx context.Context, what, query string, args ...any) (*
 // IMMEDIATE), so the enrolment and its recovery codes appear together.
 func (s *Store) EnableTOTP(ctx context.Context, userID string, secret []byte, at time.Time, step int64, recovery [][]byte) error {
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, `UPDATE totp SET enabled_at = ?, last_step = ? WHERE user_id = ? AND enabled_at IS NULL AND secret = ?`,
+		err := s.updateTOTP(ctx, tx, userID, `UPDATE totp SET enabled_at = ?, last_step = ? WHERE user_id = ? AND enabled_at IS NULL AND secret = ?`,
 			timeArg(at), step, userID, secret)
 		if err != nil {
 			return err
-		}
-		if n, err := res.RowsAffected(); err != nil {
-			return err
-		} else if n == 0 {
-			return s.totpMissing(ctx, tx, userID)
 		}
 		if _, err := tx.ExecContext(ctx, `DELETE FROM recovery_codes WHERE user_id = ?`, userID); err != nil {
 			return err
@@ -103,16 +97,10 @@ func (s *Store) totpMissing(ctx context.Context, tx *sql.Tx, userID string) erro
 // DeleteTOTP implements latchkey.Store.
 func (s *Store) DeleteTOTP(ctx context.Context, userID string) error {
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, `DELETE FROM totp WHERE user_id = ?`, userID)
-		if err != nil {
+		if err := oneRow(tx.ExecContext(ctx, `DELETE FROM totp WHERE user_id = ?`, userID)); err != nil {
 			return err
 		}
-		if n, err := res.RowsAffected(); err != nil {
-			return err
-		} else if n == 0 {
-			return latchkey.ErrNotFound
-		}
-		_, err = tx.ExecContext(ctx, `DELETE FROM recovery_codes WHERE user_id = ?`, userID)
+		_, err := tx.ExecContext(ctx, `DELETE FROM recovery_codes WHERE user_id = ?`, userID)
 		return err
 	})
 	if err != nil {
@@ -125,42 +113,31 @@ func (s *Store) DeleteTOTP(ctx context.Context, userID string) error {
 // SQLite runs under its write lock, so of two callers with one step the
 // second sees last_step already there.
 func (s *Store) UseTOTPStep(ctx context.Context, userID string, step int64) error {
-	err := s.updateTOTP(ctx, userID, `UPDATE totp SET last_step = ? WHERE user_id = ? AND enabled_at IS NOT NULL AND last_step < ?`,
-		step, userID, step)
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		return s.updateTOTP(ctx, tx, userID, `UPDATE totp SET last_step = ? WHERE user_id = ? AND enabled_at IS NOT NULL AND last_step < ?`,
+			step, userID, step)
+	})
 	if err != nil {
 		return fmt.Errorf("use totp step: %w", err)
 	}
 	return nil
 }
 
-// updateTOTP runs one conditional UPDATE of the user's enrolment in a
-// write transaction; when it changes nothing, totpMissing says why.
-func (s *Store) updateTOTP(ctx context.Context, userID, query string, args ...any) error {
-	return s.inTx(ctx, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, query, args...)
-		if err != nil {
-			return err
-		}
-		if n, err := res.RowsAffected(); err != nil {
-			return err
-		} else if n == 0 {
-			return s.totpMissing(ctx, tx, userID)
-		}
-		return nil
-	})
+// updateTOTP runs one conditional UPDATE of the user's enrolment in tx;
+// when it changes nothing, totpMissing says why.
+func (s *Store) updateTOTP(ctx context.Context, tx *sql.Tx, userID, query string, args ...any) error {
+	if err := oneRow(tx.ExecContext(ctx, query, args...)); !errors.Is(err, latchkey.ErrNotFound) {
+		return err
+	}
+	return s.totpMissing(ctx, tx, userID)
 }
 
 // UseRecoveryCode implements latchkey.Store.
 func (s *Store) UseRecoveryCode(ctx context.Context, userID string, hash []byte, at time.Time) error {
-	res, err := s.exec(ctx, `UPDATE recovery_codes SET used_at = ? WHERE user_id = ? AND hash = ? AND used_at IS NULL`,
-		timeArg(at), userID, hash)
+	err := oneRow(s.exec(ctx, `UPDATE recovery_codes SET used_at = ? WHERE user_id = ? AND hash = ? AND used_at IS NULL`,
+		timeArg(at), userID, hash))
 	if err != nil {
 		return fmt.Errorf("use recovery code: %w", err)
-	}
-	if n, err := res.RowsAffected(); err != nil {
-		return fmt.Errorf("use recovery code: %w", err)
-	} else if n == 0 {
-		return fmt.Errorf("use recovery code: %w", latchkey.ErrNotFound)
 	}
 	return nil
 }
@@ -200,14 +177,8 @@ func (s *Store) MFAChallenge(ctx context.Context, hash []byte) (*latchkey.MFACha
 
 // DeleteMFAChallenge implements latchkey.Store.
 func (s *Store) DeleteMFAChallenge(ctx context.Context, hash []byte) error {
-	res, err := s.exec(ctx, `DELETE FROM mfa_challenges WHERE hash = ?`, hash)
-	if err != nil {
+	if err := oneRow(s.exec(ctx, `DELETE FROM mfa_challenges WHERE hash = ?`, hash)); err != nil {
 		return fmt.Errorf("delete mfa challenge: %w", err)
-	}
-	if n, err := res.RowsAffected(); err != nil {
-		return fmt.Errorf("delete mfa challenge: %w", err)
-	} else if n == 0 {
-		return fmt.Errorf("delete mfa challenge: %w", latchkey.ErrNotFound)
 	}
 	return nil
 }
@@ -215,20 +186,19 @@ func (s *Store) DeleteMFAChallenge(ctx context.Context, hash []byte) error {
 // DeleteExpiredMFAChallenges implements latchkey.Store. Challenges live
 // five minutes and the sweep runs often, so one statement deletes few rows.
 func (s *Store) DeleteExpiredMFAChallenges(ctx context.Context, before time.Time) (int, error) {
-	res, err := s.exec(ctx, `DELETE FROM mfa_challenges WHERE expires_at < ?`, timeArg(before))
+	n, err := affected(s.exec(ctx, `DELETE FROM mfa_challenges WHERE expires_at < ?`, timeArg(before)))
 	if err != nil {
 		return 0, fmt.Errorf("delete expired mfa challenges: %w", err)
 	}
-	n, err := res.RowsAffected()
-	if err != nil {
-		return 0, fmt.Errorf("delete expired mfa challenges: %w", err)
-	}
-	return int(n), nil
+	return n, nil
 }
 
 // SealTOTP implements latchkey.Store.
 func (s *Store) SealTOTP(ctx context.Context, userID string, sealed []byte) error {
-	if err := s.updateTOTP(ctx, userID, `UPDATE totp SET secret = ?, sealed = 1 WHERE user_id = ? AND sealed = 0`, sealed, userID); err != nil {
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		return s.updateTOTP(ctx, tx, userID, `UPDATE totp SET secret = ?, sealed = 1 WHERE user_id = ? AND sealed = 0`, sealed, userID)
+	})
+	if err != nil {
 		return fmt.Errorf("seal totp: %w", err)
 	}
 	return nil

@@ -181,13 +181,9 @@ func (s *Store) rotateOne(ctx context.Context, tx *sql.Tx, r latchkey.Rotation) 
 		}
 		return nil, err
 	}
-	res, err := s.txExec(ctx, tx, rotateSession,
+	n, err := affected(s.txExec(ctx, tx, rotateSession,
 		timeArg(r.At), r.SealedSuccessor, r.NewHash, timeArg(r.At), timeArg(r.ExpiresAt),
-		r.SessionID, r.OldHash)
-	if err != nil {
-		return nil, err
-	}
-	n, err := res.RowsAffected()
+		r.SessionID, r.OldHash))
 	if err != nil {
 		return nil, err
 	}

@@ -46,24 +46,17 @@ func (s *Store) CreateSession(ctx context.Context, sess *latchkey.Session) error
 }
 
 func (s *Store) createSession(ctx context.Context, sess *latchkey.Session) error {
-	tx, err := s.db.BeginTx(ctx, nil)
-	if err != nil {
-		return err
-	}
-	defer tx.Rollback()
-	_, err = s.txExec(ctx, tx, insertSession,
-		sess.ID, sess.UserID, timeArg(sess.CreatedAt), timeArg(sess.LastUsedAt), timeArg(sess.ExpiresAt),
-		timeArg(sess.RevokedAt), sess.RevokeReason, sess.UserAgent, sess.IP,
-		sess.CurrentHash, sess.PreviousHash, timeArg(sess.PreviousRetiredAt), sess.PreviousSuccessor)
-	if err := constraintErr(err); err != nil {
-		return err
-	}
-	_, err = s.txExec(ctx, tx, insertRefreshToken,
-		sess.CurrentHash, sess.ID, timeArg(sess.CreatedAt))
-	if err := constraintErr(err); err != nil {
-		return err
-	}
-	return tx.Commit()
+	return s.inTx(ctx, func(tx *sql.Tx) error {
+		_, err := s.txExec(ctx, tx, insertSession,
+			sess.ID, sess.UserID, timeArg(sess.CreatedAt), timeArg(sess.LastUsedAt), timeArg(sess.ExpiresAt),
+			timeArg(sess.RevokedAt), sess.RevokeReason, sess.UserAgent, sess.IP,
+			sess.CurrentHash, sess.PreviousHash, timeArg(sess.PreviousRetiredAt), sess.PreviousSuccessor)
+		if err := constraintErr(err); err != nil {
+			return err
+		}
+		_, err = s.txExec(ctx, tx, insertRefreshToken, sess.CurrentHash, sess.ID, timeArg(sess.CreatedAt))
+		return constraintErr(err)
+	})
 }
 
 // constraintErr maps a duplicate to ErrConflict and a missing parent row
@@ -192,13 +185,9 @@ func (s *Store) exists(ctx context.Context, id string) error {
 
 // RevokeSession implements latchkey.Store.
 func (s *Store) RevokeSession(ctx context.Context, id string, at time.Time, reason string) error {
-	res, err := s.exec(ctx,
+	n, err := affected(s.exec(ctx,
 		`UPDATE sessions SET revoked_at = ?, revoke_reason = ? WHERE id = ? AND revoked_at IS NULL`,
-		timeArg(at), reason, id)
-	if err != nil {
-		return fmt.Errorf("revoke session: %w", err)
-	}
-	n, err := res.RowsAffected()
+		timeArg(at), reason, id))
 	if err != nil {
 		return fmt.Errorf("revoke session: %w", err)
 	}
@@ -211,19 +200,17 @@ func (s *Store) RevokeSession(ctx context.Context, id string, at time.Time, reas
 	return nil
 }
 
+// revokeUserSessions revokes the live sessions of user ?3 but ?4, at ?1
+// for reason ?2; SetPassword runs it too.
+const revokeUserSessions = `UPDATE sessions SET revoked_at = ?, revoke_reason = ? WHERE user_id = ? AND revoked_at IS NULL AND id <> ?`
+
 // RevokeUserSessions implements latchkey.Store.
 func (s *Store) RevokeUserSessions(ctx context.Context, userID, except string, at time.Time, reason string) (int, error) {
-	res, err := s.exec(ctx,
-		`UPDATE sessions SET revoked_at = ?, revoke_reason = ? WHERE user_id = ? AND revoked_at IS NULL AND id <> ?`,
-		timeArg(at), reason, userID, except)
+	n, err := affected(s.exec(ctx, revokeUserSessions, timeArg(at), reason, userID, except))
 	if err != nil {
 		return 0, fmt.Errorf("revoke user sessions: %w", err)
 	}
-	n, err := res.RowsAffected()
-	if err != nil {
-		return 0, fmt.Errorf("revoke user sessions: %w", err)
-	}
-	return int(n), nil
+	return n, nil
 }
 
 // purgeBatch is how many sessions one DELETE of DeleteExpiredSessions
@@ -241,18 +228,14 @@ const purgeBatch = 1000
 func (s *Store) DeleteExpiredSessions(ctx context.Context, before time.Time) (int, error) {
 	total := 0
 	for {
-		res, err := s.exec(ctx, `
+		n, err := affected(s.exec(ctx, `
 			DELETE FROM sessions WHERE id IN (
 				SELECT id FROM sessions WHERE expires_at < ? ORDER BY expires_at LIMIT ?
-			)`, timeArg(before), purgeBatch)
+			)`, timeArg(before), purgeBatch))
 		if err != nil {
 			return total, fmt.Errorf("delete expired sessions: %w", err)
 		}
-		n, err := res.RowsAffected()
-		if err != nil {
-			return total, fmt.Errorf("delete expired sessions: %w", err)
-		}
-		total += int(n)
+		total += n
 		if n < purgeBatch {
 			return total, nil
 		}

@@ -5,6 +5,8 @@ import (
 	"database/sql"
 	"fmt"
 	"sync"
+
+	"github.com/latchkey-dev/latchkey"
 )
 
 // stmts keeps every query the store runs prepared, one per query text.
@@ -106,4 +108,23 @@ func (s *Store) inTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
 		return err
 	}
 	return tx.Commit()
+}
+
+// affected is how many rows an Exec changed (SQLite counts the rows its
+// WHERE matched, changed or not).
+func affected(res sql.Result, err error) (int, error) {
+	if err != nil {
+		return 0, err
+	}
+	n, err := res.RowsAffected()
+	return int(n), err
+}
+
+// oneRow turns an Exec that changed no row into ErrNotFound.
+func oneRow(res sql.Result, err error) error {
+	n, err := affected(res, err)
+	if err == nil && n == 0 {
+		return latchkey.ErrNotFound
+	}
+	return err
 }

@@ -73,19 +73,9 @@ func (s *Store) UserByUsername(ctx context.Context, name string) (*latchkey.User
 
 // UpdateUser implements latchkey.Store.
 func (s *Store) UpdateUser(ctx context.Context, u *latchkey.User) error {
-	res, err := s.exec(ctx,
-		`UPDATE users SET role = ?, disabled = ? WHERE id = ?`,
-		string(u.Role), u.Disabled, u.ID)
-	if err != nil {
-		return fmt.Errorf("update user: %w", err)
-	}
 	// SQLite counts rows the WHERE matched, changed or not.
-	n, err := res.RowsAffected()
-	if err != nil {
+	if err := oneRow(s.exec(ctx, `UPDATE users SET role = ?, disabled = ? WHERE id = ?`, string(u.Role), u.Disabled, u.ID)); err != nil {
 		return fmt.Errorf("update user: %w", err)
-	}
-	if n == 0 {
-		return fmt.Errorf("update user: %w", latchkey.ErrNotFound)
 	}
 	return nil
 }
@@ -120,29 +110,16 @@ func (s *Store) ListUsers(ctx context.Context, afterID string, limit int) ([]*la
 func (s *Store) SetPassword(ctx context.Context, userID, hash string, end *latchkey.EndSessions) (int, error) {
 	var revoked int
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, `UPDATE users SET password_hash = ? WHERE id = ?`, hash, userID)
-		if err != nil {
+		if err := oneRow(tx.ExecContext(ctx, `UPDATE users SET password_hash = ? WHERE id = ?`, hash, userID)); err != nil {
 			return err
-		}
-		if n, err := res.RowsAffected(); err != nil {
-			return err
-		} else if n == 0 {
-			return latchkey.ErrNotFound
 		}
 		if end == nil {
 			return nil
 		}
-		res, err = tx.ExecContext(ctx,
-			`UPDATE sessions SET revoked_at = ?, revoke_reason = ? WHERE user_id = ? AND revoked_at IS NULL AND id <> ?`,
-			timeArg(end.At), end.Reason, userID, end.Except)
-		if err != nil {
+		var err error
+		if revoked, err = affected(tx.ExecContext(ctx, revokeUserSessions, timeArg(end.At), end.Reason, userID, end.Except)); err != nil {
 			return err
 		}
-		n, err := res.RowsAffected()
-		if err != nil {
-			return err
-		}
-		revoked = int(n)
 		_, err = tx.ExecContext(ctx, `DELETE FROM mfa_challenges WHERE user_id = ?`, userID)
 		return err
 	})
