@@ -44,22 +44,15 @@ func (s *Store) UpdateSigningKeys(ctx context.Context, decide func([]*latchkey.S
 			}
 		}
 		for _, k := range ch.Update {
-			tag, err := tx.Exec(ctx,
+			err := oneRow(tx.Exec(ctx,
 				`UPDATE signing_keys SET state = $1, private = $2, sealed = $3, activated_at = $4, retired_at = $5 WHERE id = $6`,
-				string(k.State), k.Private, k.Sealed, timeArg(k.ActivatedAt), timeArg(k.RetiredAt), k.ID)
-			if err == nil && tag.RowsAffected() == 0 {
-				err = latchkey.ErrNotFound
-			}
+				string(k.State), k.Private, k.Sealed, timeArg(k.ActivatedAt), timeArg(k.RetiredAt), k.ID))
 			if err != nil {
 				return fmt.Errorf("update signing key %s: %w", k.ID, err)
 			}
 		}
 		for _, id := range ch.Delete {
-			tag, err := tx.Exec(ctx, `DELETE FROM signing_keys WHERE id = $1`, id)
-			if err == nil && tag.RowsAffected() == 0 {
-				err = latchkey.ErrNotFound
-			}
-			if err != nil {
+			if err := oneRow(tx.Exec(ctx, `DELETE FROM signing_keys WHERE id = $1`, id)); err != nil {
 				return fmt.Errorf("delete signing key %s: %w", id, err)
 			}
 		}

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/latchkey-dev/latchkey"
 )
@@ -59,13 +60,10 @@ func (s *Store) oneTOTP(ctx context.Context, what, query string, args ...any) (*
 // enrolment and its recovery codes appear together.
 func (s *Store) EnableTOTP(ctx context.Context, userID string, secret []byte, at time.Time, step int64, recovery [][]byte) error {
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		tag, err := tx.Exec(ctx, `UPDATE totp SET enabled_at = $1, last_step = $2 WHERE user_id = $3 AND enabled_at IS NULL AND secret = $4`,
+		err := updateTOTP(ctx, tx, userID, `UPDATE totp SET enabled_at = $1, last_step = $2 WHERE user_id = $3 AND enabled_at IS NULL AND secret = $4`,
 			timeArg(at), step, userID, secret)
 		if err != nil {
 			return err
-		}
-		if tag.RowsAffected() == 0 {
-			return totpMissing(ctx, tx, userID)
 		}
 		if _, err := tx.Exec(ctx, `DELETE FROM recovery_codes WHERE user_id = $1`, userID); err != nil {
 			return err
@@ -79,11 +77,24 @@ func (s *Store) EnableTOTP(ctx context.Context, userID string, secret []byte, at
 	return nil
 }
 
+// querier is what the pool and a transaction both offer.
+type querier interface {
+	Exec(context.Context, string, ...any) (pgconn.CommandTag, error)
+	QueryRow(context.Context, string, ...any) pgx.Row
+}
+
+// updateTOTP runs one conditional UPDATE of the user's enrolment; when it
+// changes nothing, totpMissing says why.
+func updateTOTP(ctx context.Context, q querier, userID, query string, args ...any) error {
+	if err := oneRow(q.Exec(ctx, query, args...)); !errors.Is(err, latchkey.ErrNotFound) {
+		return err
+	}
+	return totpMissing(ctx, q, userID)
+}
+
 // totpMissing tells why a conditional update of the user's enrolment
 // changed nothing: ErrNotFound without one, else ErrConflict.
-func totpMissing(ctx context.Context, q interface {
-	QueryRow(context.Context, string, ...any) pgx.Row
-}, userID string) error {
+func totpMissing(ctx context.Context, q querier, userID string) error {
 	var one int
 	err := q.QueryRow(ctx, `SELECT 1 FROM totp WHERE user_id = $1`, userID).Scan(&one)
 	if errors.Is(err, pgx.ErrNoRows) {
@@ -98,14 +109,10 @@ func totpMissing(ctx context.Context, q interface {
 // DeleteTOTP implements latchkey.Store.
 func (s *Store) DeleteTOTP(ctx context.Context, userID string) error {
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		tag, err := tx.Exec(ctx, `DELETE FROM totp WHERE user_id = $1`, userID)
-		if err != nil {
+		if err := oneRow(tx.Exec(ctx, `DELETE FROM totp WHERE user_id = $1`, userID)); err != nil {
 			return err
 		}
-		if tag.RowsAffected() == 0 {
-			return latchkey.ErrNotFound
-		}
-		_, err = tx.Exec(ctx, `DELETE FROM recovery_codes WHERE user_id = $1`, userID)
+		_, err := tx.Exec(ctx, `DELETE FROM recovery_codes WHERE user_id = $1`, userID)
 		return err
 	})
 	if err != nil {
@@ -119,26 +126,20 @@ func (s *Store) DeleteTOTP(ctx context.Context, userID string) error {
 // row lock, then rechecks last_step < step against the committed row and
 // changes nothing, so exactly one of them succeeds.
 func (s *Store) UseTOTPStep(ctx context.Context, userID string, step int64) error {
-	tag, err := s.pool.Exec(ctx, `UPDATE totp SET last_step = $1 WHERE user_id = $2 AND enabled_at IS NOT NULL AND last_step < $1`,
+	err := updateTOTP(ctx, s.pool, userID, `UPDATE totp SET last_step = $1 WHERE user_id = $2 AND enabled_at IS NOT NULL AND last_step < $1`,
 		step, userID)
 	if err != nil {
 		return fmt.Errorf("use totp step: %w", err)
-	}
-	if tag.RowsAffected() == 0 {
-		return fmt.Errorf("use totp step: %w", totpMissing(ctx, s.pool, userID))
 	}
 	return nil
 }
 
 // UseRecoveryCode implements latchkey.Store.
 func (s *Store) UseRecoveryCode(ctx context.Context, userID string, hash []byte, at time.Time) error {
-	tag, err := s.pool.Exec(ctx, `UPDATE recovery_codes SET used_at = $1 WHERE user_id = $2 AND hash = $3 AND used_at IS NULL`,
-		timeArg(at), userID, hash)
+	err := oneRow(s.pool.Exec(ctx, `UPDATE recovery_codes SET used_at = $1 WHERE user_id = $2 AND hash = $3 AND used_at IS NULL`,
+		timeArg(at), userID, hash))
 	if err != nil {
 		return fmt.Errorf("use recovery code: %w", err)
-	}
-	if tag.RowsAffected() == 0 {
-		return fmt.Errorf("use recovery code: %w", latchkey.ErrNotFound)
 	}
 	return nil
 }
@@ -178,12 +179,8 @@ func (s *Store) MFAChallenge(ctx context.Context, hash []byte) (*latchkey.MFACha
 
 // DeleteMFAChallenge implements latchkey.Store.
 func (s *Store) DeleteMFAChallenge(ctx context.Context, hash []byte) error {
-	tag, err := s.pool.Exec(ctx, `DELETE FROM mfa_challenges WHERE hash = $1`, hash)
-	if err != nil {
+	if err := oneRow(s.pool.Exec(ctx, `DELETE FROM mfa_challenges WHERE hash = $1`, hash)); err != nil {
 		return fmt.Errorf("delete mfa challenge: %w", err)
-	}
-	if tag.RowsAffected() == 0 {
-		return fmt.Errorf("delete mfa challenge: %w", latchkey.ErrNotFound)
 	}
 	return nil
 }
@@ -201,12 +198,8 @@ func (s *Store) DeleteExpiredMFAChallenges(ctx context.Context, before time.Time
 
 // SealTOTP implements latchkey.Store.
 func (s *Store) SealTOTP(ctx context.Context, userID string, sealed []byte) error {
-	tag, err := s.pool.Exec(ctx, `UPDATE totp SET secret = $1, sealed = true WHERE user_id = $2 AND NOT sealed`, sealed, userID)
-	if err != nil {
+	if err := updateTOTP(ctx, s.pool, userID, `UPDATE totp SET secret = $1, sealed = true WHERE user_id = $2 AND NOT sealed`, sealed, userID); err != nil {
 		return fmt.Errorf("seal totp: %w", err)
-	}
-	if tag.RowsAffected() == 0 {
-		return fmt.Errorf("seal totp: %w", totpMissing(ctx, s.pool, userID))
 	}
 	return nil
 }

@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgtype"
 	"github.com/jackc/pgx/v5/pgxpool"
 
@@ -160,4 +161,12 @@ func (c timeCol) ScanTimestamptz(v pgtype.Timestamptz) error {
 		*c.t = v.Time.UTC()
 	}
 	return nil
+}
+
+// oneRow turns an Exec that changed no row into ErrNotFound.
+func oneRow(tag pgconn.CommandTag, err error) error {
+	if err == nil && tag.RowsAffected() == 0 {
+		return latchkey.ErrNotFound
+	}
+	return err
 }

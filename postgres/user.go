@@ -78,14 +78,8 @@ func (s *Store) UserByUsername(ctx context.Context, name string) (*latchkey.User
 // WHERE matched, changed or not, so writing the same values is not "not
 // found".
 func (s *Store) UpdateUser(ctx context.Context, u *latchkey.User) error {
-	tag, err := s.pool.Exec(ctx,
-		`UPDATE users SET role = $2, disabled = $3 WHERE id = $1`,
-		u.ID, string(u.Role), u.Disabled)
-	if err != nil {
+	if err := oneRow(s.pool.Exec(ctx, `UPDATE users SET role = $2, disabled = $3 WHERE id = $1`, u.ID, string(u.Role), u.Disabled)); err != nil {
 		return fmt.Errorf("update user: %w", err)
-	}
-	if tag.RowsAffected() == 0 {
-		return fmt.Errorf("update user: %w", latchkey.ErrNotFound)
 	}
 	return nil
 }
@@ -114,17 +108,13 @@ func (s *Store) ListUsers(ctx context.Context, afterID string, limit int) ([]*la
 func (s *Store) SetPassword(ctx context.Context, userID, hash string, end *latchkey.EndSessions) (int, error) {
 	var revoked int
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		tag, err := tx.Exec(ctx, `UPDATE users SET password_hash = $1 WHERE id = $2`, hash, userID)
-		if err != nil {
+		if err := oneRow(tx.Exec(ctx, `UPDATE users SET password_hash = $1 WHERE id = $2`, hash, userID)); err != nil {
 			return err
-		}
-		if tag.RowsAffected() == 0 {
-			return latchkey.ErrNotFound
 		}
 		if end == nil {
 			return nil
 		}
-		tag, err = tx.Exec(ctx, revokeUserSessions, userID, timeArg(end.At), end.Reason, end.Except)
+		tag, err := tx.Exec(ctx, revokeUserSessions, userID, timeArg(end.At), end.Reason, end.Except)
 		if err != nil {
 			return err
 		}
