@@ -41,6 +41,9 @@ var totpOpts = totp.ValidateOpts{Period: totpPeriod, Digits: otp.DigitsSix, Algo
 // alphabet authenticator apps expect and people can read aloud.
 var codeEncoding = base32.StdEncoding.WithPadding(base32.NoPadding)
 
+// errNoEnrolment answers a confirmation without a pending enrolment.
+var errNoEnrolment = invalid("code", "no enrolment is pending: start one first")
+
 // TOTPEnrolment is what StartTOTP returns: the secret for typing in by
 // hand and the otpauth URL that a QR code carries.
 type TOTPEnrolment struct {
@@ -100,15 +103,14 @@ func (s *Service) totpIssuer() string {
 func (s *Service) ConfirmTOTP(ctx context.Context, userID, sid, code string, c Client) ([]string, error) {
 	t, err := s.cfg.Store.TOTP(ctx, userID)
 	if errors.Is(err, ErrNotFound) {
-		return nil, invalid("code", "no enrolment is pending: start one with POST /me/totp")
+		return nil, errNoEnrolment
 	} else if err != nil {
 		return nil, fmt.Errorf("confirm totp: %w", err)
 	}
 	if t.Enabled() {
 		return nil, ErrTOTPEnabled
 	}
-	key := mfaKey(userID)
-	if err := s.throttleCodes(ctx, key, userID, sid, c); err != nil {
+	if err := s.throttleCodes(ctx, userID, sid, c); err != nil {
 		return nil, err
 	}
 	secret, err := s.openTOTP(t)
@@ -129,11 +131,11 @@ func (s *Service) ConfirmTOTP(ctx context.Context, userID, sid, code string, c C
 		}
 		return nil, invalid("code", "two-step enrolment was started again meanwhile: scan the newest QR code")
 	} else if errors.Is(err, ErrNotFound) {
-		return nil, invalid("code", "no enrolment is pending: start one with POST /me/totp")
+		return nil, errNoEnrolment
 	} else if err != nil {
 		return nil, fmt.Errorf("confirm totp: %w", err)
 	}
-	s.passedCodes(ctx, key)
+	s.passedCodes(ctx, userID)
 	s.audit(ctx, AuditTOTPEnabled, c, userID, sid, fmt.Sprintf("%d recovery codes issued", len(codes)))
 	return codes, nil
 }
@@ -321,8 +323,7 @@ func (s *Service) dropChallenge(ctx context.Context, hash []byte) {
 // user's unused recovery codes, spending it either way, and says which it
 // was. Attempts are throttled per user.
 func (s *Service) checkCode(ctx context.Context, t *TOTP, code, sid string, c Client) (string, error) {
-	key := mfaKey(t.UserID)
-	if err := s.throttleCodes(ctx, key, t.UserID, sid, c); err != nil {
+	if err := s.throttleCodes(ctx, t.UserID, sid, c); err != nil {
 		return "", err
 	}
 	how, why, err := s.spendCode(ctx, t, code)
@@ -333,7 +334,7 @@ func (s *Service) checkCode(ctx context.Context, t *TOTP, code, sid string, c Cl
 		s.audit(ctx, AuditMFAFailed, c, t.UserID, sid, why)
 		return "", ErrInvalidCode
 	}
-	s.passedCodes(ctx, key)
+	s.passedCodes(ctx, t.UserID)
 	if how == "recovery code" {
 		left, err := s.cfg.Store.RecoveryCodesLeft(ctx, t.UserID)
 		if err != nil {
@@ -389,8 +390,8 @@ func (s *Service) spendCode(ctx context.Context, t *TOTP, code string) (how, why
 // thief who has the password cannot reset the code count with it.
 func mfaKey(userID string) string { return "mfa:user:" + userID }
 
-func (s *Service) throttleCodes(ctx context.Context, key, userID, sid string, c Client) error {
-	wait, err := s.cfg.Limiter.Take(ctx, key, s.cfg.LoginRatePerUser)
+func (s *Service) throttleCodes(ctx context.Context, userID, sid string, c Client) error {
+	wait, err := s.cfg.Limiter.Take(ctx, mfaKey(userID), s.cfg.LoginRatePerUser)
 	if err != nil {
 		return fmt.Errorf("code limiter: %w", err)
 	}
@@ -401,8 +402,8 @@ func (s *Service) throttleCodes(ctx context.Context, key, userID, sid string, c 
 	return nil
 }
 
-func (s *Service) passedCodes(ctx context.Context, key string) {
-	if err := s.cfg.Limiter.Reset(ctx, key); err != nil {
+func (s *Service) passedCodes(ctx context.Context, userID string) {
+	if err := s.cfg.Limiter.Reset(ctx, mfaKey(userID)); err != nil {
 		s.cfg.Logger.WarnContext(ctx, "reset code limiter", "err", err)
 	}
 }
@@ -426,8 +427,8 @@ func matchTOTP(secret []byte, code string, now time.Time) (int64, bool) {
 }
 
 // TOTPCode returns the code of secret (base32, as StartTOTP returns it)
-// at t: what an authenticator app shows. Tests and the CLI's checks use
-// it; the server never needs it.
+// at t: what an authenticator app shows. Tests use it, and Go programs
+// that sign in as a user with TOTP; the server never needs it.
 func TOTPCode(secret string, t time.Time) (string, error) {
 	return totp.GenerateCodeCustom(secret, t, totpOpts)
 }

@@ -2,6 +2,7 @@ package latchkey_test
 
 import (
 	"bytes"
+	"context"
 	"encoding/base32"
 	"errors"
 	"regexp"
@@ -438,4 +439,54 @@ func auditTypes(tb testing.TB, e *latchkeytest.Env, userID string) map[latchkey.
 		n[ev.Type]++
 	}
 	return n
+}
+
+// enableHookStore runs beforeEnable when a confirmation reaches the store:
+// after its code was checked against the pending secret.
+type enableHookStore struct {
+	latchkey.Store
+	beforeEnable func()
+}
+
+func (h *enableHookStore) EnableTOTP(ctx context.Context, id string, secret []byte, at time.Time, step int64, recovery [][]byte) error {
+	if h.beforeEnable != nil {
+		h.beforeEnable()
+	}
+	return h.Store.EnableTOTP(ctx, id, secret, at, step, recovery)
+}
+
+// TestConfirmRacingARestart: a confirmation whose enrolment was started
+// again (a second tab) while its code was checked turns nothing on; the
+// newest enrolment stays pending and confirms with its own code. Without
+// any enrolment, a confirmation is refused.
+func TestConfirmRacingARestart(t *testing.T) {
+	hook := &enableHookStore{}
+	e := newTestService(t, func(c *latchkey.Config) { hook.Store = c.Store; c.Store = hook })
+	ctx := t.Context()
+	anna := e.MustUser(t, "anna", annaPassword, latchkey.RoleMember)
+	var verr *latchkey.ValidationError
+	if _, err := e.Service.ConfirmTOTP(ctx, anna.ID, "", "123456", client); !errors.As(err, &verr) || verr.Field != "code" {
+		t.Errorf("ConfirmTOTP with nothing pending: %v, want a ValidationError on code", err)
+	}
+
+	first, err := e.Service.StartTOTP(ctx, anna.ID, "", annaPassword, client)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var second *latchkey.TOTPEnrolment
+	hook.beforeEnable = func() {
+		hook.beforeEnable = nil
+		if second, err = e.Service.StartTOTP(ctx, anna.ID, "", annaPassword, client); err != nil {
+			t.Error(err)
+		}
+	}
+	if _, err := e.Service.ConfirmTOTP(ctx, anna.ID, "", code(t, first.Secret, e.Clock.Now()), client); !errors.As(err, &verr) || verr.Field != "code" {
+		t.Fatalf("a confirmation overtaken by a restart: %v, want a ValidationError on code", err)
+	}
+	if on, _, _ := e.Service.TOTPStatus(ctx, anna.ID); on {
+		t.Fatal("two-step sign-in is on with a secret that was replaced")
+	}
+	if _, err := e.Service.ConfirmTOTP(ctx, anna.ID, "", code(t, second.Secret, e.Clock.Now()), client); err != nil {
+		t.Errorf("confirming the newest enrolment: %v", err)
+	}
 }
