@@ -28,29 +28,22 @@ var (
 // any password is hashed.
 func (s *Service) Login(ctx context.Context, username, password string, c Client) (*TokenPair, error) {
 	ipKey, userKey := loginKeys(username, c)
-	if err := s.throttle(ctx, ipKey, userKey); err != nil {
-		var rl *RateLimitedError
-		if errors.As(err, &rl) {
-			s.audit(ctx, AuditLoginThrottled, c, "", "", "username "+quoteName(username)+"; retry after "+rl.RetryAfter.Round(time.Second).String())
-		}
+	if err := s.takeAttempt(ctx, ipKey, userKey, c, "", "", "username "+quoteName(username)); err != nil {
 		return nil, err
 	}
 
 	u, err := s.cfg.Store.UserByUsername(ctx, username)
 	switch {
 	case errors.Is(err, ErrNotFound):
-		if err := s.gate.do(ctx, func() { VerifyPassword(s.dummyHash, password, s.cfg.Argon2) }); err != nil {
-			return nil, s.unthrottle(ctx, ipKey, userKey, err)
+		if _, _, err := s.verifyGated(ctx, s.dummyHash, password, ipKey, userKey); err != nil {
+			return nil, err
 		}
 		s.audit(ctx, AuditLoginFailed, c, "", "", "unknown username "+quoteName(username))
 		return nil, ErrInvalidCredentials
 	case err != nil:
 		return nil, fmt.Errorf("login: %w", err)
 	}
-	var ok, rehash bool
-	if gateErr := s.gate.do(ctx, func() { ok, rehash, err = VerifyPassword(u.PasswordHash, password, s.cfg.Argon2) }); gateErr != nil {
-		return nil, s.unthrottle(ctx, ipKey, userKey, gateErr)
-	}
+	ok, rehash, err := s.verifyGated(ctx, u.PasswordHash, password, ipKey, userKey)
 	if err != nil {
 		return nil, fmt.Errorf("login: verify password of user %s: %w", u.ID, err)
 	}
@@ -122,18 +115,10 @@ func (s *Service) passed(ctx context.Context, ipKey, userKey string) {
 // audit log.
 func (s *Service) checkPassword(ctx context.Context, u *User, password, sid string, c Client, action string) error {
 	ipKey, userKey := loginKeys(u.Username, c)
-	if err := s.throttle(ctx, ipKey, userKey); err != nil {
-		var rl *RateLimitedError
-		if errors.As(err, &rl) {
-			s.audit(ctx, AuditLoginThrottled, c, u.ID, sid, action+"; retry after "+rl.RetryAfter.Round(time.Second).String())
-		}
+	if err := s.takeAttempt(ctx, ipKey, userKey, c, u.ID, sid, action); err != nil {
 		return err
 	}
-	var ok bool
-	var err error
-	if gateErr := s.gate.do(ctx, func() { ok, _, err = VerifyPassword(u.PasswordHash, password, s.cfg.Argon2) }); gateErr != nil {
-		return s.unthrottle(ctx, ipKey, userKey, gateErr)
-	}
+	ok, _, err := s.verifyGated(ctx, u.PasswordHash, password, ipKey, userKey)
 	if err != nil {
 		return fmt.Errorf("%s: verify password of user %s: %w", action, u.ID, err)
 	}
@@ -153,6 +138,27 @@ func quoteName(name string) string {
 		return "(not a valid username)"
 	}
 	return strconv.Quote(name)
+}
+
+// takeAttempt is throttle with the refusal recorded in the audit log,
+// what saying whose attempt it was.
+func (s *Service) takeAttempt(ctx context.Context, ipKey, userKey string, c Client, userID, sid, what string) error {
+	err := s.throttle(ctx, ipKey, userKey)
+	var rl *RateLimitedError
+	if errors.As(err, &rl) {
+		s.audit(ctx, AuditLoginThrottled, c, userID, sid, what+"; retry after "+rl.RetryAfter.Round(time.Second).String())
+	}
+	return err
+}
+
+// verifyGated is VerifyPassword through the password gate. A check the
+// gate turns away (busy, or the client gone) gives back the attempts
+// throttle spent and returns the gate's error.
+func (s *Service) verifyGated(ctx context.Context, hash, password, ipKey, userKey string) (ok, rehash bool, err error) {
+	if gateErr := s.gate.do(ctx, func() { ok, rehash, err = VerifyPassword(hash, password, s.cfg.Argon2) }); gateErr != nil {
+		return false, false, s.unthrottle(ctx, ipKey, userKey, gateErr)
+	}
+	return ok, rehash, err
 }
 
 // throttle spends one attempt of the address's and the username's
