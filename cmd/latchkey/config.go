@@ -176,7 +176,7 @@ var settings = []setting{
 		parse: func(c *config, v string) (err error) { c.TrustedProxies, err = server.ParseTrustedProxies(v); return }},
 	{env: "LATCHKEY_KEY_ROTATION", flag: "key-rotation", def: "0", usage: "automatic signing-key rotation interval; 0 rotates only on `latchkey keys rotate`",
 		parse: func(c *config, v string) (err error) { c.KeyRotation, err = parseDuration(v, true); return }},
-	{env: "LATCHKEY_KEY_ENCRYPTION_KEY", flag: "key-encryption-key", usage: "32 bytes, hex or base64: seals private keys at rest (prefer the environment)",
+	{env: "LATCHKEY_KEY_ENCRYPTION_KEY", flag: "key-encryption-key", usage: "32 bytes, hex or base64: seals private keys and TOTP secrets at rest (prefer the environment)",
 		parse: func(c *config, v string) (err error) {
 			if v == "" {
 				return nil
