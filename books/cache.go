@@ -3,7 +3,9 @@ package books
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"runtime"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -89,22 +91,37 @@ func (c *listCache) list(ctx context.Context) ([]Book, error) {
 }
 
 // versionReader lets concurrent callers share one read of the count, the
-// way a group commit shares one commit: a caller that finds a read in
-// flight does not take that read's answer, which may predate a write the
-// caller has seen complete, but waits for the next read, which starts
-// when the one in flight ends, and which every caller arriving meanwhile
-// shares. Each caller thus gets a count read by a query that began after
-// the caller did, at the cost of at most two reads' time; with N callers
-// at once, the database answers two reads instead of N. PostgreSQL gains
-// most: the read is a network round trip during which the requests pile
-// up. A caller alone (no read in flight) reads at once, itself.
+// way a group commit shares one commit. The rule it keeps: each caller
+// gets a count read by a query that began after the caller did.
+//
+// A caller that finds no read in flight leads one, but first yields the
+// processor (runtime.Gosched), so that requests already runnable reach
+// this point and join the round before its query starts. On SQLite the
+// read never blocks, so without the yield no two requests would ever
+// share it: with one core serving 32 connections, each request paid a
+// read of its own, a fifth of the server's time (docs/benchmarks.md).
+// Alone, a caller loses only the yield, a fraction of a microsecond.
+//
+// A caller that finds a read in flight does not take that read's answer,
+// which may predate a write the caller has seen complete, but waits for
+// the next read, which starts when the one in flight ends, and which
+// every caller arriving meanwhile shares: at most two reads' time, and
+// with N callers at once, the database answers two reads instead of N.
+// PostgreSQL gains there: its read is a network round trip during which
+// the requests pile up.
 type versionReader struct {
 	read func(context.Context) (int64, error)
+	// yield lets runnable callers join a round before its read starts;
+	// nil is runtime.Gosched. Tests replace it to order callers.
+	yield func()
 
 	mu sync.Mutex
-	// running: a read is in flight.
+	// running: a round is open or its read in flight.
 	running bool
-	// next is the read waiting for the one in flight to end, nil until a
+	// open is the round whose leader is yielding: its read has not begun,
+	// so a caller may still join it. Nil once the read starts.
+	open *versionRound
+	// next is the round waiting for the one in flight to end, nil until a
 	// caller asks for it.
 	next *versionRound
 }
@@ -118,6 +135,19 @@ type versionRound struct {
 	waiters int
 }
 
+func newVersionRound() *versionRound { return &versionRound{done: make(chan struct{})} }
+
+// errReadIncomplete is what the callers sharing a read get if it panics
+// (net/http recovers handlers): a count of 0 could match a stale copy.
+var errReadIncomplete = errors.New("books: the shared version read did not complete")
+
+// run reads into rd and releases its callers, even if read panics.
+func (rd *versionRound) run(ctx context.Context, read func(context.Context) (int64, error)) {
+	rd.err = errReadIncomplete
+	defer close(rd.done)
+	rd.v, rd.err = read(ctx)
+}
+
 // sharedReadTimeout bounds a shared read, which runs for callers that may
 // each give up sooner (their ctx), but not for ever.
 const sharedReadTimeout = 10 * time.Second
@@ -126,16 +156,37 @@ func (r *versionReader) get(ctx context.Context) (int64, error) {
 	r.mu.Lock()
 	if !r.running {
 		r.running = true
+		rd := newVersionRound()
+		r.open = rd
 		r.mu.Unlock()
-		// Deferred, so that even a read that panics (net/http recovers
-		// handlers) hands on to the callers waiting for the next one.
+		// Deferred, so that even a read that panics hands on to the
+		// callers waiting for the next one.
 		defer r.finish()
-		return r.read(ctx)
+		if r.yield != nil {
+			r.yield()
+		} else {
+			runtime.Gosched()
+		}
+		r.mu.Lock()
+		r.open = nil
+		shared := rd.waiters > 0
+		r.mu.Unlock()
+		if shared {
+			// The read is the joiners' too: the leader's cancellation
+			// must not fail them.
+			sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), sharedReadTimeout)
+			defer cancel()
+			ctx = sctx
+		}
+		rd.run(ctx, r.read)
+		return rd.v, rd.err
 	}
-	rd := r.next
+	rd := r.open
 	if rd == nil {
-		rd = &versionRound{done: make(chan struct{})}
-		r.next = rd
+		if r.next == nil {
+			r.next = newVersionRound()
+		}
+		rd = r.next
 	}
 	rd.waiters++
 	r.mu.Unlock()
@@ -159,11 +210,10 @@ func (r *versionReader) finish() {
 		return
 	}
 	go func() {
+		defer r.finish()
 		ctx, cancel := context.WithTimeout(context.Background(), sharedReadTimeout)
 		defer cancel()
-		rd.v, rd.err = r.read(ctx)
-		close(rd.done)
-		r.finish()
+		rd.run(ctx, r.read)
 	}()
 }
 

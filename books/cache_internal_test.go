@@ -38,19 +38,31 @@ func (g *gatedReads) read(ctx context.Context) (int64, error) {
 // waitWaiters waits until n callers wait for the next shared read.
 func waitWaiters(t *testing.T, r *versionReader, n int) {
 	t.Helper()
+	waitRound(t, r, "the next read", func() *versionRound { return r.next }, n)
+}
+
+// waitOpen waits until the leader of a round yields (r.yield) with n
+// callers joined.
+func waitOpen(t *testing.T, r *versionReader, n int) {
+	t.Helper()
+	waitRound(t, r, "the open round", func() *versionRound { return r.open }, n)
+}
+
+func waitRound(t *testing.T, r *versionReader, name string, round func() *versionRound, n int) {
+	t.Helper()
 	deadline := time.Now().Add(5 * time.Second)
 	for {
 		r.mu.Lock()
-		got := 0
-		if r.next != nil {
-			got = r.next.waiters
+		got := -1
+		if rd := round(); rd != nil {
+			got = rd.waiters
 		}
 		r.mu.Unlock()
 		if got == n {
 			return
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("%d callers wait for the next read, want %d", got, n)
+			t.Fatalf("%s has %d callers (-1: none is open), want %d", name, got, n)
 		}
 		time.Sleep(time.Millisecond)
 	}
@@ -142,4 +154,119 @@ func TestVersionReaderCallerGivesUp(t *testing.T) {
 		t.Errorf("get = %v, want the caller's deadline", err)
 	}
 	close(g.release)
+}
+
+// TestVersionReaderLeaderWaitsForRunnableCallers: callers that arrive
+// while the first one yields, before its read begins, share that read:
+// one read for all of them, and it began after each of them did.
+func TestVersionReaderLeaderWaitsForRunnableCallers(t *testing.T) {
+	g := newGatedReads()
+	const n = 20
+	joined := make(chan struct{})
+	r := &versionReader{read: g.read}
+	r.yield = func() { <-joined }
+	var wg sync.WaitGroup
+	got := make(chan int64, n+1)
+	get := func() {
+		v, err := r.get(context.Background())
+		if err != nil {
+			t.Error(err)
+		}
+		got <- v
+	}
+	wg.Go(get)
+	// The leader is in yield: its round is open, its read not begun.
+	waitOpen(t, r, 0)
+	g.count.Store(3) // a write completes before the others arrive
+	for range n {
+		wg.Go(get)
+	}
+	waitOpen(t, r, n)
+	close(joined)
+	if v := <-g.started; v != 3 {
+		t.Fatalf("the shared read began at %d, want 3", v)
+	}
+	close(g.release)
+	wg.Wait()
+	close(got)
+	for v := range got {
+		if v != 3 {
+			t.Errorf("a caller got %d, want 3", v)
+		}
+	}
+	if reads := g.reads.Load(); reads != 1 {
+		t.Errorf("%d reads for %d callers, want 1", reads, n+1)
+	}
+}
+
+// TestVersionReaderSharedReadOutlivesLeader: once others share the
+// leader's read, the leader's cancellation does not fail them.
+func TestVersionReaderSharedReadOutlivesLeader(t *testing.T) {
+	g := newGatedReads()
+	joined := make(chan struct{})
+	r := &versionReader{read: g.read}
+	r.yield = func() { <-joined }
+	ctx, cancel := context.WithCancel(context.Background())
+	leader := make(chan error, 1)
+	go func() {
+		_, err := r.get(ctx)
+		leader <- err
+	}()
+	other := make(chan error, 1)
+	waitOpen(t, r, 0)
+	go func() {
+		_, err := r.get(context.Background())
+		other <- err
+	}()
+	waitOpen(t, r, 1)
+	close(joined)
+	<-g.started
+	cancel()
+	time.Sleep(10 * time.Millisecond) // a read bound to ctx would end now
+	close(g.release)
+	if err := <-other; err != nil {
+		t.Errorf("the joiner got %v after the leader's cancellation, want the count", err)
+	}
+	if err := <-leader; err != nil {
+		t.Errorf("the leader got %v, want the count it read", err)
+	}
+}
+
+// TestVersionReaderPanicFailsJoiners: a read that panics (net/http
+// recovers the leader's handler) gives the callers sharing it an error,
+// never a count of 0 that could match a stale copy, and the next caller
+// reads again.
+func TestVersionReaderPanicFailsJoiners(t *testing.T) {
+	joined := make(chan struct{})
+	var reads atomic.Int64
+	r := &versionReader{read: func(context.Context) (int64, error) {
+		if reads.Add(1) == 1 {
+			panic("driver bug")
+		}
+		return 5, nil
+	}}
+	r.yield = func() { <-joined }
+	leader := make(chan any, 1)
+	go func() {
+		defer func() { leader <- recover() }()
+		r.get(context.Background())
+	}()
+	waitOpen(t, r, 0)
+	other := make(chan error, 1)
+	go func() {
+		_, err := r.get(context.Background())
+		other <- err
+	}()
+	waitOpen(t, r, 1)
+	close(joined)
+	if p := <-leader; p != "driver bug" {
+		t.Fatalf("the leader recovered %v, want the read's panic", p)
+	}
+	if err := <-other; !errors.Is(err, errReadIncomplete) {
+		t.Errorf("the joiner got %v, want errReadIncomplete", err)
+	}
+	r.yield = func() {}
+	if v, err := r.get(context.Background()); v != 5 || err != nil {
+		t.Errorf("after the panic: %d, %v; want 5, nil", v, err)
+	}
 }
