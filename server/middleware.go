@@ -67,14 +67,15 @@ func AccessLog(logger *slog.Logger, trusted []netip.Prefix, h http.Handler) http
 					bearer.WriteError(rec, http.StatusInternalServerError, "server_error", "The server could not complete the request.")
 				}
 			}
-			logger.InfoContext(r.Context(), "request",
-				"method", r.Method,
-				"path", r.URL.Path,
-				"status", rec.status,
-				"duration", time.Since(start),
-				"bytes", rec.bytes,
-				"ip", addr,
-				"request_id", id)
+			// Typed attributes: no value is boxed in an interface.
+			logger.LogAttrs(r.Context(), slog.LevelInfo, "request",
+				slog.String("method", r.Method),
+				slog.String("path", r.URL.Path),
+				slog.Int("status", rec.status),
+				slog.Duration("duration", time.Since(start)),
+				slog.Int("bytes", rec.bytes),
+				slog.String("ip", addr),
+				slog.String("request_id", id))
 		}()
 		h.ServeHTTP(rec, r)
 	})

@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -122,6 +123,60 @@ func TestLogWriterConcurrent(t *testing.T) {
 	w.Close()
 	if n := strings.Count(out.String(), "\n"); n != 800 {
 		t.Errorf("%d lines, want 800", n)
+	}
+}
+
+// countingWriter counts the writes that reach the output.
+type countingWriter struct {
+	syncBuffer
+	writes atomic.Int64
+}
+
+func (c *countingWriter) Write(p []byte) (int, error) {
+	c.writes.Add(1)
+	return c.syncBuffer.Write(p)
+}
+
+// TestLogWriterBatchesBusyOutput: while lines keep coming, they reach
+// the output in batches, about one write per logFlushInterval, not one
+// write per line; and a line that comes to an idle writer is written
+// at once, without waiting for Close or for more lines.
+func TestLogWriterBatchesBusyOutput(t *testing.T) {
+	out := &countingWriter{}
+	w := newLogWriter(out)
+	defer w.Close()
+	logger := slog.New(slog.NewTextHandler(w, nil))
+	const n = 2000 // fewer than the queue holds: none may be dropped
+	start := time.Now()
+	for i := range n {
+		logger.Info("request", "i", i)
+	}
+	elapsed := time.Since(start)
+	deadline := time.Now().Add(5 * time.Second)
+	for strings.Count(out.String(), "\n") < n {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d of %d lines written 5 s after the last", strings.Count(out.String(), "\n"), n)
+		}
+		time.Sleep(time.Millisecond)
+	}
+	// One write for the first line, then at most one per interval while
+	// the lines came, and one for what came during the last interval.
+	limit := 3 + 2*int64(elapsed/logFlushInterval)
+	if got := out.writes.Load(); got > limit {
+		t.Errorf("%d lines in %v reached the output in %d writes, want at most %d", n, elapsed, got, limit)
+	}
+
+	time.Sleep(3 * logFlushInterval) // idle again
+	before := out.writes.Load()
+	logger.Info("alone")
+	for !strings.Contains(out.String(), "msg=alone") {
+		if time.Now().After(deadline.Add(5 * time.Second)) {
+			t.Fatal("a line to an idle writer was not written")
+		}
+		time.Sleep(100 * time.Microsecond)
+	}
+	if got := out.writes.Load() - before; got != 1 {
+		t.Errorf("the lone line took %d writes, want 1", got)
 	}
 }
 
