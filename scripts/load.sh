@@ -45,6 +45,13 @@
 #                      before/after of the books server in one run
 #   KEEP=1             keep the temporary directory (logs) for inspection
 #
+# Besides req/s, each GET /books case reports the server's CPU time per
+# request (the sum over its threads of /proc/PID/task/*/schedstat during
+# the wrk run, divided by the requests wrk counted): on a shared VM,
+# where another tenant's load moves req/s by a third between rounds, it
+# moves much less, and "cpu vs bare" (bare's CPU per request over the
+# case's, per round) is the throughput ratio on a saturated core.
+#
 # Usage: scripts/load.sh            (from anywhere; about 4 minutes with defaults)
 set -euo pipefail
 
@@ -160,6 +167,7 @@ start_demo() {
 			timeout "$BOUND" taskset -c "$SERVER_CPU" "$bindir/latchkey" demo
 	) >"$TMP/$name.out" 2>"$TMP/$name.err" &
 	PIDS+=($!)
+	DEMO_TIMEOUT_PID=$!
 	# The demo prints "auth server on ADDR, books server on ADDR", ADDR with or
 	# without http://.
 	DEMO_AUTH=http://$(addr_from "$TMP/$name.out" 's|.*auth server on \(http://\)\{0,1\}\([^,]*\),.*|\2|p')
@@ -171,11 +179,13 @@ start_demo() {
 mkdir -p "$TMP/target"
 echo "== starting latchkey demo on CPU $SERVER_CPU"
 start_demo demo "$TMP/bin"
+DEMO_PID=$(pgrep -P "$DEMO_TIMEOUT_PID" | head -n1)
 AUTH=$DEMO_AUTH
 BOOKS=$DEMO_BOOKS
 if [[ -n $OLD_REV ]]; then
 	echo "== starting latchkey demo at $OLD_REV on CPU $SERVER_CPU"
 	start_demo demo-old "$TMP/bin-old"
+	DEMO_OLD_PID=$(pgrep -P "$DEMO_TIMEOUT_PID" | head -n1)
 	AUTH_OLD=$DEMO_AUTH
 	BOOKS_OLD=$DEMO_BOOKS
 fi
@@ -199,6 +209,9 @@ T_NOAUTH=http://$(addr_from "$TMP/target.out" 's/^loadtarget: noauth on //p')
 T_BARE=http://$(addr_from "$TMP/target.out" 's/^loadtarget: bare on //p')
 [[ -z $PG_URL ]] || T_PG=http://$(addr_from "$TMP/target.out" 's/^loadtarget: pg on //p')
 wait_healthy "$T_AUTH"
+# timeout forks loadtarget (taskset execs it).
+TARGET_PID=$(pgrep -P "$TARGET_TIMEOUT_PID" | head -n1)
+[[ -n $TARGET_PID ]] || die "no loadtarget process under $TARGET_TIMEOUT_PID"
 
 echo "== logging in as anna for an ES256 access token"
 token_from() {
@@ -242,15 +255,25 @@ ORDER=()
 # median VALUES...: the middle value (the lower middle for an even count).
 median() { printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
 
-declare -A ROUND_RPS ROUND_P99 ROUND_RATIO ROUND_RATIO_BARE RATIO_BARE
+# cpu_ns PID: nanoseconds PID's threads have run so far.
+cpu_ns() { cat /proc/"$1"/task/*/schedstat 2>/dev/null | awk '{ s += $1 } END { printf "%.0f", s }'; }
+
+declare -A ROUND_RPS ROUND_P99 ROUND_RATIO ROUND_RATIO_BARE RATIO_BARE ROUND_CPU CPU CPU_BARE ROUND_CPU_BARE
+# run_wrk NAME URL ROUND PID -- WRK-ARGS: wrk against URL/books, and the CPU
+# microseconds per request of PID, the server (LAST_CPU).
 run_wrk() {
-	local name=$1 url=$2 round=$3 out rps
-	shift 3
+	local name=$1 url=$2 round=$3 pid=$4 out rps c0 c1 n
+	shift 5
 	out="$TMP/wrk-$name-$round.txt"
 	echo "== round $round, wrk $name: $url/books (loadavg $(cut -d' ' -f1 /proc/loadavg))"
+	c0=$(cpu_ns "$pid")
 	timeout $((DSECS + 30)) taskset -c "$CLIENT_CPU" wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" --latency "$@" "$url/books" >"$out"
+	c1=$(cpu_ns "$pid")
 	rps=$(awk '/^Requests\/sec:/ { print $2 }' "$out")
 	[[ -n $rps ]] || die "wrk $name: no result; see $out"
+	n=$(awk '/ requests in / { print $1 }' "$out")
+	LAST_CPU=$(awk -v a="$c0" -v b="$c1" -v n="$n" 'BEGIN { printf "%.2f", (b - a) / n / 1000 }')
+	ROUND_CPU[$name]+=" $LAST_CPU"
 	ROUND_RPS[$name]+=" $rps"
 	ROUND_P99[$name]+=" $(to_ms "$(awk '$1 == "99%" { print $2 }' "$out")")"
 	NOTE[$name]+=$(awk '/Non-2xx|Socket errors/ { $1 = $1; printf "%s; ", $0 }' "$out")
@@ -260,37 +283,43 @@ run_wrk() {
 AUTHZ="Authorization: Bearer $TOKEN"
 WRK_CASES=(bare noauth auth auth-uncached nocheck demo-books)
 declare -A WRK_URL=([bare]=$T_BARE [noauth]=$T_NOAUTH [auth]=$T_AUTH [auth-uncached]=$T_UNCACHED [nocheck]=$T_NOCHECK [demo-books]=$BOOKS)
+# The process serving each case: the loadtarget serves all but the demos.
+declare -A WRK_PID=([bare]=$TARGET_PID [noauth]=$TARGET_PID [auth]=$TARGET_PID [auth-uncached]=$TARGET_PID [nocheck]=$TARGET_PID [demo-books]=$DEMO_PID)
 if [[ -n $PG_URL ]]; then
 	WRK_CASES+=(pg-books)
 	WRK_URL[pg-books]=$T_PG
+	WRK_PID[pg-books]=$TARGET_PID
 fi
 if [[ -n $OLD_REV ]]; then
 	WRK_CASES+=(demo-books-old)
 	WRK_URL[demo-books-old]=$BOOKS_OLD
+	WRK_PID[demo-books-old]=$DEMO_OLD_PID
 fi
 part books || ROUNDS=0
 for round in $(seq 1 "$ROUNDS"); do
 	# Each round starts one case further along, so that no case always
 	# runs first (just after the previous round's last case, or the
 	# start-up) and carries whatever that position costs.
-	declare -A THIS_ROUND=()
+	declare -A THIS_ROUND=() THIS_CPU=()
 	n=${#WRK_CASES[@]}
 	for ((k = 0; k < n; k++)); do
 		name=${WRK_CASES[$(((k + round - 1) % n))]}
 		if [[ $name == noauth || $name == bare ]]; then
-			run_wrk "$name" "${WRK_URL[$name]}" "$round"
+			run_wrk "$name" "${WRK_URL[$name]}" "$round" "${WRK_PID[$name]}" --
 		elif [[ $name == demo-books-old ]]; then
-			run_wrk "$name" "${WRK_URL[$name]}" "$round" -H "Authorization: Bearer $TOKEN_OLD"
+			run_wrk "$name" "${WRK_URL[$name]}" "$round" "${WRK_PID[$name]}" -- -H "Authorization: Bearer $TOKEN_OLD"
 		else
-			run_wrk "$name" "${WRK_URL[$name]}" "$round" -H "$AUTHZ"
+			run_wrk "$name" "${WRK_URL[$name]}" "$round" "${WRK_PID[$name]}" -- -H "$AUTHZ"
 		fi
 		THIS_ROUND[$name]=$LAST_RPS
+		THIS_CPU[$name]=$LAST_CPU
 	done
 	for name in "${WRK_CASES[@]}"; do
 		ROUND_RATIO[$name]+=" $(awk -v a="${THIS_ROUND[$name]}" -v b="${THIS_ROUND[noauth]}" 'BEGIN { printf "%.3f", a / b }')"
 		ROUND_RATIO_BARE[$name]+=" $(awk -v a="${THIS_ROUND[$name]}" -v b="${THIS_ROUND[bare]}" 'BEGIN { printf "%.3f", a / b }')"
+		ROUND_CPU_BARE[$name]+=" $(awk -v a="${THIS_CPU[$name]}" -v b="${THIS_CPU[bare]}" 'BEGIN { printf "%.3f", b / a }')"
 	done
-	unset THIS_ROUND
+	unset THIS_ROUND THIS_CPU
 done
 ((ROUNDS > 0)) && for name in "${WRK_CASES[@]}"; do
 	# shellcheck disable=SC2086 # the lists are space-separated numbers
@@ -301,7 +330,11 @@ done
 	RATIO[$name]=$(median ${ROUND_RATIO[$name]})
 	# shellcheck disable=SC2086
 	RATIO_BARE[$name]=$(median ${ROUND_RATIO_BARE[$name]})
-	NOTE[$name]="rounds:${ROUND_RPS[$name]} ratios:${ROUND_RATIO[$name]} vs-bare:${ROUND_RATIO_BARE[$name]} ${NOTE[$name]}"
+	# shellcheck disable=SC2086
+	CPU[$name]=$(median ${ROUND_CPU[$name]})
+	# shellcheck disable=SC2086
+	CPU_BARE[$name]=$(median ${ROUND_CPU_BARE[$name]})
+	NOTE[$name]="rounds:${ROUND_RPS[$name]} ratios:${ROUND_RATIO[$name]} vs-bare:${ROUND_RATIO_BARE[$name]} cpu-us:${ROUND_CPU[$name]} cpu-vs-bare:${ROUND_CPU_BARE[$name]} ${NOTE[$name]}"
 	ORDER+=("$name")
 done
 
@@ -309,15 +342,13 @@ PROFILE_TOP=""
 if [[ -n $PROFILE ]] && part books; then
 	[[ -n ${WRK_URL[$PROFILE]:-} && $PROFILE != demo-books ]] || die "PROFILE=$PROFILE: not a loadtarget case"
 	# timeout forks loadtarget (taskset execs it): signal the child.
-	lt=$(pgrep -P "$TARGET_TIMEOUT_PID" | head -n1)
-	[[ -n $lt ]] || die "no loadtarget process under $TARGET_TIMEOUT_PID"
-	kill -USR1 "$lt"
+	kill -USR1 "$TARGET_PID"
 	if [[ $PROFILE == noauth || $PROFILE == bare ]]; then
-		run_wrk "$PROFILE" "${WRK_URL[$PROFILE]}" profile
+		run_wrk "$PROFILE" "${WRK_URL[$PROFILE]}" profile "$TARGET_PID" --
 	else
-		run_wrk "$PROFILE" "${WRK_URL[$PROFILE]}" profile -H "$AUTHZ"
+		run_wrk "$PROFILE" "${WRK_URL[$PROFILE]}" profile "$TARGET_PID" -- -H "$AUTHZ"
 	fi
-	kill -USR2 "$lt"
+	kill -USR2 "$TARGET_PID"
 	sleep 1
 	PROFILE_TOP=$(go tool pprof -top -nodecount 30 "$TMP/bin/loadtarget" "$TMP/target.prof" 2>/dev/null) || PROFILE_TOP="(pprof failed)"
 fi
@@ -352,7 +383,7 @@ echo
 echo "Latchkey load test, $(date -u +%Y-%m-%dT%H:%M:%SZ), $(nproc) CPUs ($(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n1)), $(go version | cut -d' ' -f3)"
 echo "server on CPU $SERVER_CPU, clients on CPU $CLIENT_CPU, wrk -t$THREADS -c$CONNECTIONS -d$DURATION x $ROUNDS interleaved rounds (medians), refresh sessions $SESSIONS, login workers: $LOGIN_WORKERS"
 echo
-printf '%-15s %12s %10s %10s %8s  %s\n' case "req/s" "p99 ms" ratio "vs bare" "ratio is vs / notes"
+printf '%-15s %12s %10s %10s %8s %8s %8s  %s\n' case "req/s" "p99 ms" ratio "vs bare" "cpu us" "cpu/bare" "ratio is vs / notes"
 for name in "${ORDER[@]}"; do
 	rb=${RATIO_BARE[$name]:-}
 	case $name in
@@ -361,10 +392,11 @@ for name in "${ORDER[@]}"; do
 	refresh) r=$(ratio "${RPS[refresh]}" 3000) vs="target 3000/s" ;;
 	*) r="" vs="" ;;
 	esac
-	printf '%-15s %12s %10s %10s %8s  %s\n' "$name" "${RPS[$name]}" "${P99[$name]}" "$r" "${rb:--}" "$vs ${NOTE[$name]}"
+	printf '%-15s %12s %10s %10s %8s %8s %8s  %s\n' "$name" "${RPS[$name]}" "${P99[$name]}" "$r" "${rb:--}" "${CPU[$name]:--}" "${CPU_BARE[$name]:--}" "$vs ${NOTE[$name]}"
 done
 echo
 echo "targets: auth/noauth >= 0.85; demo-books/bare >= 0.5 (issue 7, item 7); refresh >= 3000/s;"
+echo "          cpu us = the server's CPU per request; cpu/bare = bare's over the case's (medians of rounds)"
 echo "          login-N/argon2id-N >= 1/1.1 = 0.909 (login time <= 1.1x hash time)"
 echo "cases: bare = net/http writing the list's bytes from memory (the ceiling); pg-books = auth on a PostgreSQL store;"
 echo "       noauth = GET /books without bearer middleware; auth = production wiring (JWKS, cached verify);"
