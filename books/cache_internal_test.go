@@ -125,15 +125,7 @@ func TestVersionReaderShares(t *testing.T) {
 	waitWaiters(t, r, n)
 	close(g.release) // every read from now on answers at once
 	wg.Wait()
-	close(got)
-	for v := range got {
-		if v != 7 {
-			t.Errorf("a caller got %d, want 7", v)
-		}
-	}
-	if reads := g.reads.Load(); reads != 2 {
-		t.Errorf("%d reads for %d callers, want 2", reads, n+1)
-	}
+	checkShared(t, got, g, 7, 2, n+1)
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.running || r.next != nil {
@@ -188,14 +180,20 @@ func TestVersionReaderLeaderWaitsForRunnableCallers(t *testing.T) {
 	}
 	close(g.release)
 	wg.Wait()
+	checkShared(t, got, g, 3, 1, n+1)
+}
+
+// checkShared checks that every one of callers got want, from reads reads.
+func checkShared(t *testing.T, got chan int64, g *gatedReads, want, reads int64, callers int) {
+	t.Helper()
 	close(got)
 	for v := range got {
-		if v != 3 {
-			t.Errorf("a caller got %d, want 3", v)
+		if v != want {
+			t.Errorf("a caller got %d, want %d", v, want)
 		}
 	}
-	if reads := g.reads.Load(); reads != 1 {
-		t.Errorf("%d reads for %d callers, want 1", reads, n+1)
+	if n := g.reads.Load(); n != reads {
+		t.Errorf("%d reads for %d callers, want %d", n, callers, reads)
 	}
 }
 
