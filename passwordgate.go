@@ -3,6 +3,7 @@ package latchkey
 import (
 	"context"
 	"runtime"
+	"runtime/metrics"
 	"sync/atomic"
 )
 
@@ -15,10 +16,13 @@ type passwordGate struct {
 	slots      chan struct{}
 	waiting    atomic.Int64
 	maxWaiting int64
+	// hashBytes is the memory one computation allocates (Argon2Params.
+	// Memory in bytes), which decides when collecting after it pays.
+	hashBytes uint64
 }
 
-func newPasswordGate(concurrency, queue int) *passwordGate {
-	return &passwordGate{slots: make(chan struct{}, concurrency), maxWaiting: int64(queue)}
+func newPasswordGate(concurrency, queue int, hashBytes uint64) *passwordGate {
+	return &passwordGate{slots: make(chan struct{}, concurrency), maxWaiting: int64(queue), hashBytes: hashBytes}
 }
 
 // do runs f in a slot. It waits for a slot while fewer than the queue's
@@ -45,10 +49,24 @@ func (g *passwordGate) do(ctx context.Context, f func()) error {
 	// free, it is what the next hash allocates, so memory holds one
 	// buffer per slot; left to the pacer (GOGC=100), the heap grows to
 	// twice what is live before a collection, three buffers per slot at
-	// peak, 58 MiB on one core, and the RSS stays there. The collection
-	// costs about as much as marking the small, pointer-bearing rest of
-	// the heap (the buffers hold no pointers): docs/benchmarks.md,
-	// "Server memory", has the measured price.
-	runtime.GC()
+	// peak, 58 MiB on one core, and the RSS stays there. A collection
+	// costs a mark of what is live besides the buffers (they hold no
+	// pointers), so it is worth it only while the buffers are most of the
+	// heap; a server that keeps more than that live is paced well enough
+	// by the runtime. docs/benchmarks.md, "Server memory", has the numbers.
+	if g.buffersDominate() {
+		runtime.GC()
+	}
 	return nil
+}
+
+// buffersDominate reports whether the heap the last collection found live
+// is under twice the buffers of every slot.
+func (g *passwordGate) buffersDominate() bool {
+	sample := []metrics.Sample{{Name: "/gc/heap/live:bytes"}}
+	metrics.Read(sample)
+	if sample[0].Value.Kind() != metrics.KindUint64 {
+		return false
+	}
+	return sample[0].Value.Uint64() < 2*uint64(cap(g.slots))*g.hashBytes
 }

@@ -12,7 +12,7 @@ import (
 
 func TestPasswordGateBoundsConcurrency(t *testing.T) {
 	const slots = 2
-	g := newPasswordGate(slots, 100)
+	g := newPasswordGate(slots, 100, 0)
 	var running, peak atomic.Int64
 	var wg sync.WaitGroup
 	for range 20 {
@@ -43,7 +43,7 @@ func TestPasswordGateBoundsConcurrency(t *testing.T) {
 }
 
 func TestPasswordGateQueueFull(t *testing.T) {
-	g := newPasswordGate(1, 1)
+	g := newPasswordGate(1, 1, 0)
 	hold := make(chan struct{})
 	started := make(chan struct{})
 	go g.do(context.Background(), func() { close(started); <-hold })
@@ -70,7 +70,7 @@ func TestPasswordGateQueueFull(t *testing.T) {
 }
 
 func TestPasswordGateContextEnds(t *testing.T) {
-	g := newPasswordGate(1, 5)
+	g := newPasswordGate(1, 5, 0)
 	g.slots <- struct{}{} // taken
 	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Millisecond)
 	defer cancel()
@@ -91,7 +91,7 @@ var sink []byte
 // it instead of the heap holding several hashes' worth of garbage.
 func TestPasswordGateFreesEachComputationsMemory(t *testing.T) {
 	const size = 32 << 20 // more than one default argon2id buffer
-	g := newPasswordGate(1, 1)
+	g := newPasswordGate(1, 1, size)
 	runtime.GC()
 	var before, after runtime.MemStats
 	runtime.ReadMemStats(&before)
@@ -106,4 +106,26 @@ func TestPasswordGateFreesEachComputationsMemory(t *testing.T) {
 	if grown := int64(after.HeapAlloc) - int64(before.HeapAlloc); grown > size/2 {
 		t.Errorf("the heap holds %d MiB more after do, want the computation's %d MiB freed", grown>>20, size>>20)
 	}
+}
+
+// TestPasswordGateLeavesABigHeapToThePacer: when what is live dwarfs the
+// computations' buffers, a collection per computation would cost a mark
+// of all of it for little memory back, and the gate runs none.
+func TestPasswordGateLeavesABigHeapToThePacer(t *testing.T) {
+	live := make([]*[1 << 10]byte, 64<<10) // 64 MiB live, with pointers
+	for i := range live {
+		live[i] = new([1 << 10]byte)
+	}
+	runtime.GC()
+	g := newPasswordGate(1, 1, 1<<20) // 1 MiB buffers
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	if err := g.do(t.Context(), func() {}); err != nil {
+		t.Fatal(err)
+	}
+	runtime.ReadMemStats(&after)
+	if n := after.NumGC - before.NumGC; n != 0 {
+		t.Errorf("%d collections after one computation over a 64 MiB heap, want 0", n)
+	}
+	runtime.KeepAlive(live)
 }

@@ -152,7 +152,7 @@ func NewService(cfg Config) (*Service, error) {
 	return &Service{
 		cfg:       cfg,
 		dummyHash: HashPassword(rand.Text(), cfg.Argon2),
-		gate:      newPasswordGate(cfg.PasswordConcurrency, cfg.PasswordQueue),
+		gate:      newPasswordGate(cfg.PasswordConcurrency, cfg.PasswordQueue, uint64(cfg.Argon2.Memory)<<10),
 		sealer:    sealer,
 	}, nil
 }
