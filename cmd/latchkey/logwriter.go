@@ -27,8 +27,8 @@ const (
 
 // logWriter is the servers' log output. Write copies the line into a
 // bounded queue and returns at once; one goroutine writes the queue to
-// the output through a buffer that it flushes whenever the queue is
-// empty. A slow disk, a blocked pipe or a terminal paused with ^S then
+// the output through a buffer, at once when the server is idle and in
+// batches every logFlushInterval while it is busy (see drain). A slow disk, a blocked pipe or a terminal paused with ^S then
 // delays log lines, never a request: when the queue is full a line is
 // dropped and counted, and the count is written, as a warning line of
 // its own, before the next line that gets through. Close writes what is

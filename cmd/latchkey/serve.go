@@ -43,10 +43,11 @@ func cmdServe(ctx context.Context, args []string, e env) error {
 		return err
 	}
 	defer auth.close()
-	// Start-up hashed two passwords (the unknown-user decoy, the admin's),
-	// 19 MiB of argon2id memory each by default, now garbage that an idle
-	// server would keep until the runtime's periodic collection, minutes
-	// later. Giving it back now is a third of the idle server's RSS.
+	// Start-up hashed the unknown-user decoy and, if one is configured,
+	// the admin's password: 19 MiB of argon2id memory each by default,
+	// garbage now, which the runtime would keep for the next hash and an
+	// idle server would hold for minutes. Giving it back is a third of
+	// the idle server's RSS (docs/benchmarks.md, "Server memory").
 	debug.FreeOSMemory()
 	if e.ready != nil {
 		e.ready(map[string]string{"auth": ln.Addr().String()})
