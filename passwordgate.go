@@ -44,19 +44,22 @@ func (g *passwordGate) do(ctx context.Context, f func()) error {
 		}
 	}
 	defer func() { <-g.slots }()
-	f()
-	// f's argon2id memory is garbage now. Collected before the slot is
-	// free, it is what the next hash allocates, so memory holds one
-	// buffer per slot; left to the pacer (GOGC=100), the heap grows to
-	// twice what is live before a collection, three buffers per slot at
-	// peak, 58 MiB on one core, and the RSS stays there. A collection
-	// costs a mark of what is live besides the buffers (they hold no
-	// pointers), so it is worth it only while the buffers are most of the
-	// heap; a server that keeps more than that live is paced well enough
-	// by the runtime. docs/benchmarks.md, "Server memory", has the numbers.
+	// The last computation's argon2id memory is garbage by now. Collected
+	// here, just before f allocates its own, its pages are one free run
+	// that f's buffer takes, so memory holds one buffer per slot. Left to
+	// the pacer (GOGC=100), the heap grows to twice what is live before a
+	// collection, three buffers per slot at peak; and collected as soon as
+	// the last computation ends, its run is split by small allocations
+	// before the next one comes, which then takes fresh pages: two buffers
+	// in RSS until the scavenger returns one. A collection costs a mark of
+	// what is live besides the buffers (they hold no pointers), so it is
+	// worth it only while the buffers are most of the heap; a server that
+	// keeps more than that live is paced well enough by the runtime.
+	// docs/benchmarks.md, "Server memory", has the numbers.
 	if g.buffersDominate() {
 		runtime.GC()
 	}
+	f()
 	return nil
 }
 
