@@ -70,14 +70,17 @@ func main() {
 }
 
 // clients returns n HTTP clients, each dialing from its own loopback source
-// address 127.0.0.(10+i), with keep-alive connections.
-func clients(n int) []*http.Client {
+// address 127.0.0.(10+i), with keep-alive connections, at most conns each.
+// The bound keeps the server's connection count at the load's concurrency:
+// without it a Transport dials a new connection whenever a finished one has
+// not yet gone back to its pool, and 256 login workers held about 600.
+func clients(n, conns int) []*http.Client {
 	out := make([]*http.Client, n)
 	for i := range out {
 		d := &net.Dialer{Timeout: 5 * time.Second, LocalAddr: &net.TCPAddr{IP: net.IPv4(127, 0, 0, byte(10+i%200))}}
 		out[i] = &http.Client{
 			Timeout:   30 * time.Second,
-			Transport: &http.Transport{DialContext: d.DialContext, MaxIdleConnsPerHost: 256, MaxConnsPerHost: 0},
+			Transport: &http.Transport{DialContext: d.DialContext, MaxIdleConnsPerHost: conns, MaxConnsPerHost: conns},
 		}
 	}
 	return out
@@ -176,7 +179,7 @@ func loop(mode string, n int, d time.Duration, op func(ctx context.Context, work
 }
 
 func runRefresh(base, user, pass string, n, ips int, d time.Duration) error {
-	cs := clients(ips)
+	cs := clients(ips, n)
 	creds := map[string]string{"username": user, "password": pass}
 	current := make([]string, n)
 	for i := range current {
@@ -199,12 +202,12 @@ func runRefresh(base, user, pass string, n, ips int, d time.Duration) error {
 }
 
 func runLogin(base, user, pass string, n, ips int, d time.Duration) error {
-	cs := clients(ips)
+	// Each worker logs in from one address, so that each client's
+	// connections are its workers'.
+	cs := clients(ips, (n+ips-1)/ips)
 	creds := map[string]string{"username": user, "password": pass}
-	var next atomic.Int64
-	return loop("login", n, d, func(context.Context, int, int) error {
-		c := cs[int(next.Add(1))%len(cs)]
-		_, err := post(c, base+"/login", creds)
+	return loop("login", n, d, func(_ context.Context, w, _ int) error {
+		_, err := post(cs[w%len(cs)], base+"/login", creds)
 		return err
 	})
 }
