@@ -36,6 +36,8 @@
 #   SETTLE=3          part 3: seconds to wait after starting or stopping replicas
 #   PARTS="1 2 3"     which parts to run
 #   SERVER_CPU=0 CLIENT_CPU=1
+#   SERVER_GOMEMLIMIT=    the auth servers' GOMEMLIMIT (empty: none); the
+#                     clients and the argon2id reference run without one
 #   KEEP=1            keep the temporary directory (logs)
 #
 # Usage: PG_URL=... scripts/scale.sh    (about 6 minutes with the defaults)
@@ -53,6 +55,7 @@ PARTS=${PARTS:-1 2 3}
 SERVER_CPU=${SERVER_CPU:-0}
 CLIENT_CPU=${CLIENT_CPU:-1}
 KEEP=${KEEP:-0}
+SERVER_GOMEMLIMIT=${SERVER_GOMEMLIMIT:-}
 
 die() { echo "scale.sh: $*" >&2; exit 1; }
 part() { [[ " $PARTS " == *" $1 "* ]]; }
@@ -107,7 +110,7 @@ start() {
 	mkdir -p "$dir"
 	(
 		cd "$dir"
-		exec env -u ACCESS_TOKEN_SECRET -u TOKEN_SECRET \
+		exec env -u ACCESS_TOKEN_SECRET -u TOKEN_SECRET GOMEMLIMIT="$SERVER_GOMEMLIMIT" \
 			LATCHKEY_ADDR=127.0.0.1:0 LATCHKEY_DATABASE_URL="$dburl" \
 			LATCHKEY_ISSUER=http://localhost:3000 LATCHKEY_AUDIENCE=latchkey \
 			LATCHKEY_ADMIN_USERNAME=$USER_NAME LATCHKEY_ADMIN_PASSWORD=$USER_PASS \
@@ -152,7 +155,7 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.3f", a / b; else
 REPORT=$TMP/report.txt
 {
 	echo "Latchkey scale run, $(date -u +%Y-%m-%dT%H:%M:%SZ), $(nproc) CPUs ($(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n1)), $(go version | cut -d' ' -f3)"
-	echo "servers on CPU $SERVER_CPU, clients on CPU $CLIENT_CPU, PostgreSQL unpinned; $DURATION per case; loadavg at start $(cut -d' ' -f1-3 /proc/loadavg)"
+	echo "servers on CPU $SERVER_CPU, clients on CPU $CLIENT_CPU, PostgreSQL unpinned; $DURATION per case; auth servers' GOMEMLIMIT ${SERVER_GOMEMLIMIT:-unset}; loadavg at start $(cut -d' ' -f1-3 /proc/loadavg)"
 } >"$REPORT"
 
 if part 1; then
