@@ -19,6 +19,9 @@ type passwordGate struct {
 	// hashBytes is the memory one computation allocates (Argon2Params.
 	// Memory in bytes), which decides when collecting after it pays.
 	hashBytes uint64
+	// uncollected is set when a computation ended while others waited,
+	// so that its memory is still garbage on the heap.
+	uncollected atomic.Bool
 }
 
 func newPasswordGate(concurrency, queue int, hashBytes uint64) *passwordGate {
@@ -44,22 +47,37 @@ func (g *passwordGate) do(ctx context.Context, f func()) error {
 		}
 	}
 	defer func() { <-g.slots }()
-	// The last computation's argon2id memory is garbage by now. Collected
-	// here, just before f allocates its own, its pages are one free run
-	// that f's buffer takes, so memory holds one buffer per slot. Left to
-	// the pacer (GOGC=100), the heap grows to twice what is live before a
-	// collection, three buffers per slot at peak; and collected as soon as
-	// the last computation ends, its run is split by small allocations
-	// before the next one comes, which then takes fresh pages: two buffers
-	// in RSS until the scavenger returns one. A collection costs a mark of
-	// what is live besides the buffers (they hold no pointers), so it is
-	// worth it only while the buffers are most of the heap; a server that
-	// keeps more than that live is paced well enough by the runtime.
-	// docs/benchmarks.md, "Server memory", has the numbers.
-	if g.buffersDominate() {
+	// Each computation's argon2id memory is garbage when it ends, and when
+	// it is collected decides the process's memory (docs/benchmarks.md,
+	// "Server memory", has the numbers):
+	//
+	//   - Left to the pacer (GOGC=100), the heap grows to twice what is live
+	//     before a collection: three buffers per slot at peak. And a
+	//     collection the pacer runs during a computation counts its buffer
+	//     as live, so until the next one the heap may grow by another
+	//     buffer's worth of any garbage, a refresh load's say.
+	//   - With computations queued, the next one starts at once. Collected
+	//     right before it allocates, the last buffer's pages are one free
+	//     run, which the new buffer takes. Collected as soon as the last
+	//     one ended, that run is split by the small allocations of the
+	//     requests served in between, and the new buffer takes fresh
+	//     pages: two buffers in RSS until the scavenger returns one.
+	//   - With none queued, collecting at once frees the buffer and sets
+	//     the pacer's goal by what is really live.
+	//
+	// A collection costs a mark of what is live besides the buffers (they
+	// hold no pointers), so it is worth it only while the buffers are most
+	// of the heap; a server that keeps more than that live is paced well
+	// enough by the runtime.
+	if g.uncollected.Swap(false) && g.buffersDominate() {
 		runtime.GC()
 	}
 	f()
+	if g.waiting.Load() > 0 {
+		g.uncollected.Store(true)
+	} else if g.buffersDominate() {
+		runtime.GC()
+	}
 	return nil
 }
 
