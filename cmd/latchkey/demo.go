@@ -53,6 +53,7 @@ func cmdDemo(ctx context.Context, args []string, e env) error {
 			return fmt.Errorf("demo user %s: %w", u.username, err)
 		}
 	}
+	releaseStartupMemory()
 	// The books server fetches the JWKS over HTTP exactly as it would from
 	// a separate auth server, at the address the auth server really got.
 	jwksBase := dialable(authLn.Addr())

@@ -43,12 +43,7 @@ func cmdServe(ctx context.Context, args []string, e env) error {
 		return err
 	}
 	defer auth.close()
-	// Start-up hashed the unknown-user decoy and, if one is configured,
-	// the admin's password: 19 MiB of argon2id memory each by default,
-	// garbage now, which the runtime would keep for the next hash and an
-	// idle server would hold for minutes. Giving it back is a third of
-	// the idle server's RSS (docs/benchmarks.md, "Server memory").
-	debug.FreeOSMemory()
+	releaseStartupMemory()
 	if e.ready != nil {
 		e.ready(map[string]string{"auth": ln.Addr().String()})
 	}
@@ -61,6 +56,14 @@ type authServer struct {
 	handler http.Handler
 	close   func()
 }
+
+// releaseStartupMemory gives back to the OS what starting the auth server
+// hashed with: the unknown-user decoy and any configured or demo user's
+// password, 19 MiB of argon2id memory each by default, garbage now, which
+// the runtime would keep for the next hash and an idle server would hold
+// for minutes. It is a third of the idle server's RSS (docs/benchmarks.md,
+// "Server memory").
+func releaseStartupMemory() { debug.FreeOSMemory() }
 
 func newAuth(ctx context.Context, cfg *config, logger *slog.Logger) (*authServer, error) {
 	store, err := openStore(ctx, cfg.DatabaseURL)
