@@ -31,6 +31,12 @@ func (s *Service) Login(ctx context.Context, username, password string, c Client
 	if err := s.takeAttempt(ctx, ipKey, userKey, c, "", "", "username "+quoteName(username)); err != nil {
 		return nil, err
 	}
+	// A login the password gate would turn away is turned away before its
+	// database lookup: a flood beyond the gate's queue, which 256 clients
+	// on one core are, would otherwise cost a query per refusal.
+	if s.gate.full() {
+		return nil, s.unthrottle(ctx, ipKey, userKey, ErrBusy)
+	}
 
 	u, err := s.cfg.Store.UserByUsername(ctx, username)
 	switch {

@@ -81,6 +81,14 @@ func (g *passwordGate) do(ctx context.Context, f func()) error {
 	return nil
 }
 
+// full reports whether do would turn a caller away now: every slot busy
+// and the queue full. Asked before work that only a slot makes useful (a
+// login's user lookup), it lets a flood beyond the queue be refused
+// without that work; do still decides, so a race here costs nothing.
+func (g *passwordGate) full() bool {
+	return len(g.slots) == cap(g.slots) && g.waiting.Load() >= g.maxWaiting
+}
+
 // buffersDominate reports whether the heap the last collection found live
 // is under twice the buffers of every slot.
 func (g *passwordGate) buffersDominate() bool {

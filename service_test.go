@@ -453,12 +453,26 @@ func firstKID(t *testing.T, st latchkey.Store) string {
 	return keys[1].ID
 }
 
+// lookupCounter counts a store's username lookups.
+type lookupCounter struct {
+	latchkey.Store
+	n atomic.Int64
+}
+
+func (s *lookupCounter) UserByUsername(ctx context.Context, name string) (*latchkey.User, error) {
+	s.n.Add(1)
+	return s.Store.UserByUsername(ctx, name)
+}
+
 // TestBusyPasswordGate: when every argon2id slot and queue place is taken,
-// logins and registrations are turned away at once with ErrBusy, and a
-// turned-away login does not count against the user's or the address's
-// allowance.
+// logins and registrations are turned away at once with ErrBusy, before a
+// login looks its user up, and a turned-away login does not count against
+// the user's or the address's allowance.
 func TestBusyPasswordGate(t *testing.T) {
+	lookups := &lookupCounter{}
 	e := newTestService(t, func(c *latchkey.Config) {
+		lookups.Store = c.Store
+		c.Store = lookups
 		c.PasswordConcurrency = 1
 		c.PasswordQueue = 1
 		c.LoginRatePerUser = latchkey.Rate{Burst: 2, Every: time.Hour}
@@ -469,12 +483,16 @@ func TestBusyPasswordGate(t *testing.T) {
 	client := latchkey.Client{IP: "192.0.2.7"}
 
 	release := latchkey.FillPasswordGate(e.Service)
+	before := lookups.n.Load()
 	for range 5 { // more than either allowance
 		for _, name := range []string{"anna", "nobody"} {
 			if _, err := e.Service.Login(ctx, name, "password123member", client); !errors.Is(err, latchkey.ErrBusy) {
 				t.Fatalf("Login(%s) with the gate full: %v, want ErrBusy", name, err)
 			}
 		}
+	}
+	if n := lookups.n.Load() - before; n != 0 {
+		t.Errorf("%d user lookups for logins turned away as busy, want 0", n)
 	}
 	if _, err := e.Service.Register(ctx, "newcomer", "password123new", latchkey.Client{}); !errors.Is(err, latchkey.ErrBusy) {
 		t.Fatalf("Register with the gate full: %v, want ErrBusy", err)
