@@ -84,7 +84,10 @@ func (g *passwordGate) do(ctx context.Context, f func()) error {
 // full reports whether do would turn a caller away now: every slot busy
 // and the queue full. Asked before work that only a slot makes useful (a
 // login's user lookup), it lets a flood beyond the queue be refused
-// without that work; do still decides, so a race here costs nothing.
+// without that work. It is a snapshot: a caller it lets through may still
+// be refused by do, after the work, and one it refuses may have found a
+// place freed an instant later, as it would have by arriving an instant
+// earlier; either way the answer is one do gives.
 func (g *passwordGate) full() bool {
 	return len(g.slots) == cap(g.slots) && g.waiting.Load() >= g.maxWaiting
 }
