@@ -253,6 +253,11 @@ func loadConfig(cmd command, args []string, e env, own func(*flag.FlagSet)) (*co
 		if errors.Is(err, flag.ErrHelp) {
 			return nil, nil, errHelp
 		}
+		if cmd.args != "" && strings.HasPrefix(err.Error(), "flag provided but not defined") {
+			// A kid is base64url, so one in 64 starts with "-", and a
+			// username may too: the flag package takes either for a flag.
+			return nil, nil, usageErr("%v (an argument that starts with - goes after --, as in latchkey keys retire -- KID)", err)
+		}
 		return nil, nil, usageErr("%v", err)
 	}
 	setFlags := map[string]bool{}

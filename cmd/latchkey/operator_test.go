@@ -139,12 +139,24 @@ func TestOperatorCommands(t *testing.T) {
 					}
 				}
 			}
-			mustRun(t, vars, "", "keys", "retire", active)
+			// A kid is base64url: one in 64 starts with "-", which only
+			// "--" keeps from being read as a flag.
+			mustRun(t, vars, "", "keys", "retire", "--", active)
 			if st := states()[active]; st != "withdrawn" {
 				t.Errorf("retire: key is %s", st)
 			}
 			_, err = runCmd(t, vars, "", "keys", "retire", "no-such-kid")
 			exitsTwo(t, err, "retire an unknown kid")
+			_, err = runCmd(t, vars, "", "keys", "retire", "--", "-no-such-kid")
+			exitsTwo(t, err, "retire an unknown kid that starts with -")
+			if err == nil || !strings.Contains(err.Error(), "no published signing key") {
+				t.Errorf("retire -- -no-such-kid: %v; want the kid looked up", err)
+			}
+			_, err = runCmd(t, vars, "", "keys", "retire", "-no-such-kid")
+			exitsTwo(t, err, "retire a kid that starts with - without --")
+			if err == nil || !strings.Contains(err.Error(), "goes after --") {
+				t.Errorf("retire -no-such-kid: %v; want a hint to put it after --", err)
+			}
 
 			// Every change is audited by the command line.
 			op, err := openOperator(t.Context(), &config{DatabaseURL: db, LogLevel: "error", Issuer: "http://x", Audience: "latchkey"}, env{stderr: io.Discard}, false)
