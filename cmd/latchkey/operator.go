@@ -31,7 +31,7 @@ var (
 	userPasswdCmd  = command{name: "user passwd", args: "USERNAME", help: "Set a new password (prompted for, or the first line of standard input) and end every session of the user.", settings: operatorSettings}
 	userTOTPOffCmd = command{name: "user totp-off", args: "USERNAME", help: "Turn off a user's two-step sign-in (TOTP and recovery codes), for a user who lost both; they sign in with the password alone again.", settings: operatorSettings}
 	sessionsCmd    = command{name: "sessions", args: "list|revoke --user USERNAME [--json]", help: "List a user's live sessions, or end them all.", settings: operatorSettings}
-	keysCmd        = command{name: "keys", args: "list [--json] | rotate | retire KID", help: "List the signing keys; rotate them (next becomes active); withdraw one for cause.", settings: keysSettings}
+	keysCmd        = command{name: "keys", args: "list [--json] | rotate | retire [--] KID", help: "List the signing keys; rotate them (next becomes active); withdraw one for cause.", settings: keysSettings}
 )
 
 // operator is what an operator command works with; close flushes the
