@@ -3,6 +3,7 @@ package latchkey_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"strings"
 	"sync/atomic"
@@ -101,5 +102,144 @@ func TestAuditLogPurge(t *testing.T) {
 	}
 	if got, _ := a.List(t.Context(), latchkey.AuditQuery{Limit: 10}); len(got) != 1 || got[0].Type != latchkey.AuditLogoutAll {
 		t.Errorf("left %d events; want only the recent one", len(got))
+	}
+}
+
+// countIn sums the events a record of a repeated event stands for: itself
+// and the "and N more since" it says.
+func countIn(t *testing.T, events []*latchkey.AuditEvent) int {
+	t.Helper()
+	n := 0
+	for _, ev := range events {
+		n++
+		if i := strings.Index(ev.Detail, "; and "); i >= 0 {
+			var more int
+			if _, err := fmt.Sscanf(ev.Detail[i:], "; and %d more since", &more); err != nil {
+				t.Fatalf("detail %q: %v", ev.Detail, err)
+			}
+			n += more
+		}
+	}
+	return n
+}
+
+// TestAuditLogRecordRepeated: of the events under one key, one a minute
+// is stored, and the records together account for every event, the ones
+// after the key went quiet included; observers see each event.
+func TestAuditLogRecordRepeated(t *testing.T) {
+	e := newTestService(t, nil)
+	a := latchkey.NewAuditLog(e.Store, nil, e.Clock.Now)
+	var observed int
+	a.Observe(func(latchkey.AuditEvent) { observed++ })
+	ctx := t.Context()
+	refuse := func(n int, ip string) {
+		for range n {
+			a.RecordRepeated(ctx, latchkey.AuditEvent{Type: latchkey.AuditLoginThrottled, IP: ip, Detail: "username \"anna\""}, ip+"/anna")
+			e.Clock.Advance(10 * time.Millisecond)
+		}
+	}
+	list := func() []*latchkey.AuditEvent {
+		t.Helper()
+		got, err := a.List(ctx, latchkey.AuditQuery{Type: latchkey.AuditLoginThrottled, Limit: 100})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return got
+	}
+
+	refuse(1000, "192.0.2.1") // 10 s of refusals
+	if got := list(); len(got) != 1 || got[0].Detail != "username \"anna\"" {
+		t.Fatalf("after 1000 refusals in 10 s: %d records; want the first alone", len(got))
+	}
+	e.Clock.Advance(time.Minute)
+	refuse(1, "192.0.2.1")
+	got := list()
+	if len(got) != 2 || !strings.Contains(got[0].Detail, "; and 999 more since "+latchkeytest.Start.UTC().Format(time.RFC3339)) {
+		t.Fatalf("the first refusal after the window: %d records, newest %q; want it to carry the 999 held", len(got), got[0].Detail)
+	}
+
+	refuse(5, "192.0.2.1") // held: the window began with the last record
+	refuse(3, "198.51.100.2")
+	if got := list(); len(got) != 3 {
+		t.Fatalf("%d records; want one more, for the other address's first refusal", len(got))
+	}
+	lastHeld := e.Clock.Now().Add(-10 * time.Millisecond) // the other address's last refusal
+	e.Clock.Advance(time.Minute)
+	got = list() // List flushes, and a Flush records what quiet keys hold
+	if len(got) != 5 {
+		t.Fatalf("after both keys went quiet: %d records; want 5", len(got))
+	}
+	if !got[0].At.Equal(lastHeld.UTC().Truncate(time.Microsecond)) || !strings.Contains(got[0].Detail, "; and 1 more since") {
+		t.Errorf("the other address's held refusals: recorded at %v as %q; want the last one's own time, and 1 more", got[0].At, got[0].Detail)
+	}
+	if n := countIn(t, got); n != 1009 || observed != 1009 {
+		t.Errorf("the records stand for %d refusals and observers saw %d; want 1009 both", n, observed)
+	}
+	if got := list(); len(got) != 5 {
+		t.Errorf("a second Flush recorded again: %d records", len(got))
+	}
+}
+
+// TestAuditLogRecordRepeatedBound: the keys tracked at once are bounded;
+// an event under a new key past the bound is recorded as it comes.
+func TestAuditLogRecordRepeatedBound(t *testing.T) {
+	e := newTestService(t, nil)
+	a := latchkey.NewAuditLog(e.Store, nil, e.Clock.Now)
+	ctx := t.Context()
+	for i := range latchkey.MaxRepeatKeys {
+		a.RecordRepeated(ctx, latchkey.AuditEvent{Type: latchkey.AuditLoginThrottled}, fmt.Sprint("key", i))
+	}
+	for range 2 {
+		a.RecordRepeated(ctx, latchkey.AuditEvent{Type: latchkey.AuditLoginThrottled, Detail: "past the bound"}, "one more key")
+	}
+	got, err := a.List(ctx, latchkey.AuditQuery{Type: latchkey.AuditLoginThrottled, Limit: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 3 || got[0].Detail != "past the bound" || got[1].Detail != "past the bound" {
+		t.Errorf("%d newest records, the first %q; want both events past the bound recorded", len(got), got[0].Detail)
+	}
+}
+
+// TestThrottledFloodIsRecordedOnceAMinute is the attack: wrong passwords
+// from one address as fast as it can send them. Each refusal used to be a
+// row of its own (117,808 in 5 s from one machine); now the client's
+// refusals are one record a minute that counts them all.
+func TestThrottledFloodIsRecordedOnceAMinute(t *testing.T) {
+	e := newTestService(t, func(c *latchkey.Config) {
+		c.LoginRatePerIP = latchkey.Rate{Burst: 3, Every: time.Hour}
+	})
+	e.MustUser(t, "anna", "password123member", latchkey.RoleMember)
+	ctx := t.Context()
+	attacker := latchkey.Client{IP: "203.0.113.9"}
+	refused := 0
+	for range 500 {
+		_, err := e.Service.Login(ctx, "anna", "not-her-password", attacker)
+		var rl *latchkey.RateLimitedError
+		switch {
+		case errors.As(err, &rl):
+			refused++
+		case !errors.Is(err, latchkey.ErrInvalidCredentials):
+			t.Fatalf("Login: %v", err)
+		}
+		e.Clock.Advance(time.Millisecond)
+	}
+	if refused != 497 {
+		t.Fatalf("%d refusals, want 497 after a burst of 3", refused)
+	}
+	list := func() []*latchkey.AuditEvent {
+		got, err := e.Service.Audit().List(ctx, latchkey.AuditQuery{Type: latchkey.AuditLoginThrottled, Limit: 1000})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return got
+	}
+	if got := list(); len(got) != 1 || got[0].IP != attacker.IP {
+		t.Fatalf("%d login_throttled records during the flood, want 1 for the address", len(got))
+	}
+	e.Clock.Advance(time.Minute)
+	got := list()
+	if len(got) != 2 || countIn(t, got) != refused {
+		t.Errorf("after the flood: %d records standing for %d refusals; want 2 standing for %d", len(got), countIn(t, got), refused)
 	}
 }

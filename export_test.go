@@ -15,3 +15,6 @@ func FillPasswordGate(s *Service) (release func()) {
 		}
 	}
 }
+
+// MaxRepeatKeys is how many keys AuditLog.RecordRepeated tracks at once.
+const MaxRepeatKeys = maxRepeatKeys

@@ -152,9 +152,20 @@ func (s *Service) takeAttempt(ctx context.Context, ipKey, userKey string, c Clie
 	err := s.throttle(ctx, ipKey, userKey)
 	var rl *RateLimitedError
 	if errors.As(err, &rl) {
-		s.audit(ctx, AuditLoginThrottled, c, userID, sid, what+"; retry after "+rl.RetryAfter.Round(time.Second).String())
+		s.auditThrottled(ctx, c, userID, sid, what, rl.RetryAfter)
 	}
 	return err
+}
+
+// auditThrottled records a throttle's refusal of what. A refused client
+// can ask again at once, as often as it likes, so the refusals of one
+// client, user and kind of attempt are recorded once a minute with their
+// count (AuditLog.RecordRepeated).
+func (s *Service) auditThrottled(ctx context.Context, c Client, userID, sid, what string, wait time.Duration) {
+	s.cfg.Audit.RecordRepeated(ctx, AuditEvent{
+		Type: AuditLoginThrottled, UserID: userID, SessionID: sid, IP: c.IP, UserAgent: c.UserAgent,
+		Detail: what + "; retry after " + wait.Round(time.Second).String(),
+	}, c.IP+"\x00"+userID+"\x00"+what)
 }
 
 // verifyGated is VerifyPassword through the password gate. A check the

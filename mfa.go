@@ -396,7 +396,7 @@ func (s *Service) throttleCodes(ctx context.Context, userID, sid string, c Clien
 		return fmt.Errorf("code limiter: %w", err)
 	}
 	if wait > 0 {
-		s.audit(ctx, AuditLoginThrottled, c, userID, sid, "second-factor codes; retry after "+wait.Round(time.Second).String())
+		s.auditThrottled(ctx, c, userID, sid, "second-factor codes", wait)
 		return &RateLimitedError{RetryAfter: wait, Attempts: "second-factor codes"}
 	}
 	return nil
