@@ -217,10 +217,19 @@ func (r *versionReader) finish() {
 	}()
 }
 
-// jsonLister is what handleListBooks asks of the stores of this package:
-// the list already encoded, shared (the caller must not change it).
+// jsonLister is what handleListBooks asks of the stores of this package
+// (each embeds a listCache): the list already encoded, shared (the caller
+// must not change it).
 type jsonLister interface {
 	listBooksJSON(ctx context.Context) ([]byte, error)
+}
+
+func (c *listCache) listBooksJSON(ctx context.Context) ([]byte, error) {
+	s, err := c.get(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return s.body, nil
 }
 
 var (

@@ -52,8 +52,9 @@ type PostgresConfig struct {
 // servers sharing one. pgx prepares each query once per connection and
 // keeps it, so requests do not parse SQL again.
 type PostgresStore struct {
-	db    *pgdb.DB
-	books *listCache
+	db *pgdb.DB
+	// listCache answers ListBooks and, encoded, GET /books (jsonLister).
+	*listCache
 
 	// Now returns the current time. It defaults to time.Now; tests replace
 	// it. It is read once per operation.
@@ -89,7 +90,7 @@ func OpenPostgres(ctx context.Context, cfg PostgresConfig) (*PostgresStore, erro
 		return nil, fmt.Errorf("books: open postgres: %w", err)
 	}
 	s := &PostgresStore{db: db, Now: time.Now}
-	s.books = newListCache(s.booksVersion, s.loadBooks)
+	s.listCache = newListCache(s.booksVersion, s.loadBooks)
 	return s, nil
 }
 
@@ -114,16 +115,7 @@ func (s *PostgresStore) Close() error {
 // call instead of the whole table, so a book written through any replica
 // is listed by every replica from its next request on.
 func (s *PostgresStore) ListBooks(ctx context.Context) ([]Book, error) {
-	return s.books.list(ctx)
-}
-
-// listBooksJSON is ListBooks, encoded, for GET /books.
-func (s *PostgresStore) listBooksJSON(ctx context.Context) ([]byte, error) {
-	snap, err := s.books.get(ctx)
-	if err != nil {
-		return nil, err
-	}
-	return snap.body, nil
+	return s.listCache.list(ctx)
 }
 
 // booksVersion reads the count every change to books moves.

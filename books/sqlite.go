@@ -25,9 +25,10 @@ const busyTimeout = 5 * time.Second
 // Its queries are prepared once (see statements), and its pool is bounded
 // (sqlitedb.PoolSize connections, idle ones closed after a minute).
 type SQLiteStore struct {
-	db    *sql.DB
-	st    statements
-	books *listCache
+	db *sql.DB
+	st statements
+	// listCache answers ListBooks and, encoded, GET /books (jsonLister).
+	*listCache
 
 	// Now returns the current time. It defaults to time.Now; tests replace
 	// it. It is read once per operation.
@@ -121,7 +122,7 @@ func OpenSQLite(ctx context.Context, path string) (*SQLiteStore, error) {
 
 func newSQLiteStore(db *sql.DB, st statements) *SQLiteStore {
 	s := &SQLiteStore{db: db, st: st, Now: time.Now}
-	s.books = newListCache(s.booksVersion, s.loadBooks)
+	s.listCache = newListCache(s.booksVersion, s.loadBooks)
 	return s
 }
 
@@ -178,16 +179,7 @@ func (s *SQLiteStore) Close() error {
 // version count has not moved (see listCache): one single-row read per
 // call instead of the whole table.
 func (s *SQLiteStore) ListBooks(ctx context.Context) ([]Book, error) {
-	return s.books.list(ctx)
-}
-
-// listBooksJSON is ListBooks, encoded, for GET /books.
-func (s *SQLiteStore) listBooksJSON(ctx context.Context) ([]byte, error) {
-	snap, err := s.books.get(ctx)
-	if err != nil {
-		return nil, err
-	}
-	return snap.body, nil
+	return s.listCache.list(ctx)
 }
 
 // booksVersion reads the count every change to books moves. The read
