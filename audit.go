@@ -79,8 +79,8 @@ const auditBatch = 500
 const maxAuditPending = 20000
 
 // AuditLog records security events: each is written as a structured log
-// line at once and stored in the database in batches by Run, off the
-// request path, so recording costs a login or a refresh no database
+// line at once (repeated ones once a minute, see RecordRepeated) and
+// stored in the database in batches by Run, off the request path, so recording costs a login or a refresh no database
 // round trip. A failed write is logged and retried on the next batch; it
 // never fails the request that caused the event (docs/decisions.md).
 type AuditLog struct {
@@ -107,14 +107,18 @@ type AuditLog struct {
 // repeatWindow, which says how many it stands for.
 const (
 	repeatWindow = time.Minute
-	// maxRepeatKeys bounds the keys tracked at once; an event under a new
-	// key past it is recorded as it comes, as Record would.
+	// maxRepeatKeys bounds the keys tracked at once, each holding one
+	// event of a few hundred bytes (its user agent truncated); an event
+	// under a new key past it is recorded as it comes, as Record would.
 	maxRepeatKeys = 10000
 )
 
 // repeats is what RecordRepeated holds for one key.
 type repeats struct {
-	since time.Time  // when the key's last record was made
+	// since is when the key's last record was made, as the clock read it:
+	// with time.Now's monotonic reading, so that a step of the wall clock
+	// neither stretches nor shortens a window.
+	since time.Time
 	held  int        // events since then not recorded
 	last  AuditEvent // the latest of them
 }
@@ -145,56 +149,60 @@ func (a *AuditLog) Record(ctx context.Context, e AuditEvent) {
 }
 
 // RecordRepeated is Record for an event a client can repeat at will, such
-// as a throttled login; key says which events are the same one (the
-// client, the user and the kind of attempt). Of those under one key, the
-// first is recorded; the ones in the next repeatWindow are counted, and
-// the key's next record, the first event after the window, says "and N
-// more since" the last record. When the key goes quiet, the last event
-// counted is recorded at the next Flush, with its own time, saying how
-// many more it stands for. Every event is counted in exactly one record,
-// and observers (metrics) see each one as it comes.
+// as a throttled login; key says which events are the same one. Of those
+// under one key, the first is recorded; the ones in the next repeatWindow
+// are counted, and the key's next record, the first event after the
+// window, says "and N more since" the last record. Once the window has
+// passed with events counted, the first Flush records the last of them,
+// with its own time, saying how many more it stands for (its ID, taken
+// then, sorts it among the events recorded at that moment); Run's
+// shutdown records what every key holds. Every event is counted in
+// exactly one record, and observers (metrics) see each one as it comes;
+// the structured log has the records, not the events counted in them.
 func (a *AuditLog) RecordRepeated(ctx context.Context, e AuditEvent, key string) {
-	e.At = a.stamp()
+	now := a.now()
+	e.At = now.UTC().Truncate(time.Microsecond)
 	if a.observe != nil {
 		a.observe(e)
 	}
 	a.mu.Lock()
 	r, ok := a.repeated[key]
 	switch {
-	case ok && e.At.Sub(r.since) < repeatWindow:
+	case ok && now.Sub(r.since) < repeatWindow:
+		e.UserAgent = truncate(e.UserAgent, maxUserAgent)
 		r.held++
 		r.last = e
 		a.mu.Unlock()
 		return
 	case ok:
 		e.Detail += moreSince(r.held, r.since)
-		r.since, r.held = e.At, 0
+		r.since, r.held = now, 0
 	case len(a.repeated) < maxRepeatKeys:
-		a.repeated[key] = &repeats{since: e.At}
+		a.repeated[key] = &repeats{since: now}
 	}
 	a.mu.Unlock()
 	a.queue(ctx, e)
 }
 
-// releaseQuiet records the last event held under each key whose window
-// has passed, and forgets those keys.
-func (a *AuditLog) releaseQuiet(ctx context.Context) {
-	now := a.stamp()
-	var quiet []AuditEvent
+// releaseHeld records the last event held under each key whose window
+// has passed, or under every key if all, and forgets those keys.
+func (a *AuditLog) releaseHeld(ctx context.Context, all bool) {
+	now := a.now()
+	var held []AuditEvent
 	a.mu.Lock()
 	for key, r := range a.repeated {
-		if now.Sub(r.since) < repeatWindow {
+		if !all && now.Sub(r.since) < repeatWindow {
 			continue
 		}
 		if r.held > 0 {
 			r.last.Detail += moreSince(r.held-1, r.since)
-			quiet = append(quiet, r.last)
+			held = append(held, r.last)
 		}
 		delete(a.repeated, key)
 	}
 	a.mu.Unlock()
-	slices.SortFunc(quiet, func(x, y AuditEvent) int { return x.At.Compare(y.At) })
-	for _, e := range quiet {
+	slices.SortFunc(held, func(x, y AuditEvent) int { return x.At.Compare(y.At) })
+	for _, e := range held {
 		a.queue(ctx, e)
 	}
 }
@@ -205,7 +213,7 @@ func moreSince(n int, since time.Time) string {
 	if n == 0 {
 		return ""
 	}
-	return fmt.Sprintf("; and %d more since %s", n, since.Format(time.RFC3339))
+	return fmt.Sprintf("; and %d more since %s", n, since.UTC().Format(time.RFC3339))
 }
 
 func (a *AuditLog) stamp() time.Time { return a.now().UTC().Truncate(time.Microsecond) }
@@ -239,7 +247,7 @@ func (a *AuditLog) queue(ctx context.Context, e AuditEvent) {
 // calls it first, so that an admin reading the log sees what this replica
 // has just recorded.
 func (a *AuditLog) Flush(ctx context.Context) error {
-	a.releaseQuiet(ctx)
+	a.releaseHeld(ctx, false)
 	a.writing.Lock()
 	defer a.writing.Unlock()
 	for {
@@ -261,6 +269,7 @@ func (a *AuditLog) Flush(ctx context.Context) error {
 		for drop < n && drop < len(a.pending) && a.pending[drop] == batch[drop] {
 			drop++
 		}
+		clear(a.pending[:drop]) // the stored events, which the array would keep alive
 		a.pending = a.pending[drop:]
 		a.mu.Unlock()
 	}
@@ -275,6 +284,8 @@ func (a *AuditLog) Run(ctx context.Context, interval time.Duration) {
 	for {
 		select {
 		case <-ctx.Done():
+			// What RecordRepeated holds would be lost with the process.
+			a.releaseHeld(ctx, true)
 			fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 			if err := a.Flush(fctx); err != nil {
 				a.logger.Error("audit events not stored at shutdown; they remain in the log", "err", err)

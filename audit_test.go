@@ -242,4 +242,64 @@ func TestThrottledFloodIsRecordedOnceAMinute(t *testing.T) {
 	if len(got) != 2 || countIn(t, got) != refused {
 		t.Errorf("after the flood: %d records standing for %d refusals; want 2 standing for %d", len(got), countIn(t, got), refused)
 	}
+
+	// A spray of usernames from one address: its own allowance refuses
+	// them, whatever the name, and one record a minute counts them all.
+	sprayer := latchkey.Client{IP: "203.0.113.10"}
+	refused = 0
+	for i := range 300 {
+		_, err := e.Service.Login(ctx, fmt.Sprintf("user%d", i), "not-a-password", sprayer)
+		var rl *latchkey.RateLimitedError
+		if errors.As(err, &rl) {
+			refused++
+		}
+		e.Clock.Advance(time.Millisecond)
+	}
+	var spray []*latchkey.AuditEvent
+	for _, ev := range list() {
+		if ev.IP == sprayer.IP {
+			spray = append(spray, ev)
+		}
+	}
+	if refused != 297 || len(spray) != 1 || !strings.Contains(spray[0].Detail, "too many from this address") {
+		t.Fatalf("a spray of 300 names: %d refused, %d records; want 297 refused and 1 record of the address's allowance", refused, len(spray))
+	}
+	e.Clock.Advance(time.Minute)
+	spray = spray[:0]
+	for _, ev := range list() {
+		if ev.IP == sprayer.IP {
+			spray = append(spray, ev)
+		}
+	}
+	if n := countIn(t, spray); n != refused {
+		t.Errorf("the spray's records stand for %d refusals, want %d", n, refused)
+	}
+}
+
+// TestAuditLogShutdownRecordsWhatIsHeld: the refusals a key holds in its
+// window are recorded when Run stops, not lost with the process.
+func TestAuditLogShutdownRecordsWhatIsHeld(t *testing.T) {
+	e := newTestService(t, nil)
+	a := latchkey.NewAuditLog(e.Store, nil, e.Clock.Now)
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan struct{})
+	go func() { a.Run(ctx, time.Hour); close(done) }()
+	long := strings.Repeat("A", 60<<10) // a user agent near the header limit
+	for range 100 {
+		a.RecordRepeated(t.Context(), latchkey.AuditEvent{Type: latchkey.AuditLoginThrottled, IP: "192.0.2.1", UserAgent: long}, "key")
+	}
+	cancel()
+	<-done
+	got, err := e.Store.ListAudit(t.Context(), latchkey.AuditQuery{Limit: 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := countIn(t, got); len(got) != 2 || n != 100 {
+		t.Errorf("after shutdown: %d records standing for %d refusals; want 2 standing for 100", len(got), n)
+	}
+	for _, ev := range got {
+		if len(ev.UserAgent) > 512 {
+			t.Errorf("a record keeps a %d-byte user agent; want it cut to 512", len(ev.UserAgent))
+		}
+	}
 }

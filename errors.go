@@ -121,6 +121,9 @@ type RateLimitedError struct {
 	// Attempts says what was limited, for a person: "login attempts",
 	// "registrations from this address".
 	Attempts string
+	// limiter is the limiter key whose allowance ran out, for the audit
+	// log's count of repeated refusals.
+	limiter string
 }
 
 func (e *RateLimitedError) Error() string {

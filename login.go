@@ -152,20 +152,27 @@ func (s *Service) takeAttempt(ctx context.Context, ipKey, userKey string, c Clie
 	err := s.throttle(ctx, ipKey, userKey)
 	var rl *RateLimitedError
 	if errors.As(err, &rl) {
-		s.auditThrottled(ctx, c, userID, sid, what, rl.RetryAfter)
+		s.auditThrottled(ctx, c, userID, sid, what, rl, ipKey != "" && rl.limiter == ipKey)
 	}
 	return err
 }
 
 // auditThrottled records a throttle's refusal of what. A refused client
-// can ask again at once, as often as it likes, so the refusals of one
-// client, user and kind of attempt are recorded once a minute with their
-// count (AuditLog.RecordRepeated).
-func (s *Service) auditThrottled(ctx context.Context, c Client, userID, sid, what string, wait time.Duration) {
+// can ask again at once, as often as it likes, so refusals are recorded
+// once a minute with their count (AuditLog.RecordRepeated), keyed by the
+// allowance that ran out and the client's address: an address's own
+// allowance counts its refusals whatever the username (a spray of names
+// from one address is one record a minute), and a username's or a user's
+// counts them per address (a spread of addresses against one account is
+// one record a minute per address).
+func (s *Service) auditThrottled(ctx context.Context, c Client, userID, sid, what string, rl *RateLimitedError, byAddress bool) {
+	if byAddress {
+		what += "; too many from this address"
+	}
+	detail := what + "; retry after " + rl.RetryAfter.Round(time.Second).String()
 	s.cfg.Audit.RecordRepeated(ctx, AuditEvent{
-		Type: AuditLoginThrottled, UserID: userID, SessionID: sid, IP: c.IP, UserAgent: c.UserAgent,
-		Detail: what + "; retry after " + wait.Round(time.Second).String(),
-	}, c.IP+"\x00"+userID+"\x00"+what)
+		Type: AuditLoginThrottled, UserID: userID, SessionID: sid, IP: c.IP, UserAgent: c.UserAgent, Detail: detail,
+	}, rl.limiter+"\x00"+c.IP)
 }
 
 // verifyGated is VerifyPassword through the password gate. A check the
@@ -190,7 +197,9 @@ func (s *Service) throttle(ctx context.Context, ipKey, userKey string) error {
 		}
 		wait = w
 	}
+	limiter := ipKey
 	if wait == 0 && userKey != "" {
+		limiter = userKey
 		w, err := s.cfg.Limiter.Take(ctx, userKey, s.cfg.LoginRatePerUser)
 		if err != nil {
 			return fmt.Errorf("login limiter: %w", err)
@@ -204,7 +213,7 @@ func (s *Service) throttle(ctx context.Context, ipKey, userKey string) error {
 		wait = w
 	}
 	if wait > 0 {
-		return &RateLimitedError{RetryAfter: wait, Attempts: "login attempts"}
+		return &RateLimitedError{RetryAfter: wait, Attempts: "login attempts", limiter: limiter}
 	}
 	return nil
 }

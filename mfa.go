@@ -396,8 +396,9 @@ func (s *Service) throttleCodes(ctx context.Context, userID, sid string, c Clien
 		return fmt.Errorf("code limiter: %w", err)
 	}
 	if wait > 0 {
-		s.auditThrottled(ctx, c, userID, sid, "second-factor codes", wait)
-		return &RateLimitedError{RetryAfter: wait, Attempts: "second-factor codes"}
+		rl := &RateLimitedError{RetryAfter: wait, Attempts: "second-factor codes", limiter: mfaKey(userID)}
+		s.auditThrottled(ctx, c, userID, sid, "second-factor codes", rl, false)
+		return rl
 	}
 	return nil
 }

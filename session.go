@@ -210,9 +210,12 @@ func (s *Service) SweepSessions(ctx context.Context) (int, error) {
 	return n, nil
 }
 
+// truncate cuts s to at most n bytes of valid UTF-8, in a string of its
+// own: a prefix would keep the whole of s (up to a 64 KiB header) alive
+// for as long as the result is held.
 func truncate(s string, n int) string {
 	if len(s) <= n {
 		return s
 	}
-	return strings.ToValidUTF8(s[:n], "")
+	return strings.Clone(strings.ToValidUTF8(s[:n], ""))
 }
