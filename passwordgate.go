@@ -77,6 +77,7 @@ func (g *passwordGate) do(ctx context.Context, f func()) error {
 		g.uncollected.Store(true)
 	} else if g.buffersDominate() {
 		runtime.GC()
+		g.uncollected.Store(false) // another slot's garbage went too
 	}
 	return nil
 }

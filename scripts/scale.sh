@@ -56,6 +56,7 @@ SERVER_CPU=${SERVER_CPU:-0}
 CLIENT_CPU=${CLIENT_CPU:-1}
 KEEP=${KEEP:-0}
 SERVER_GOMEMLIMIT=${SERVER_GOMEMLIMIT:-}
+unset GOMEMLIMIT # the clients and the argon2id reference run without one
 
 die() { echo "scale.sh: $*" >&2; exit 1; }
 part() { [[ " $PARTS " == *" $1 "* ]]; }

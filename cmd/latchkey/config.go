@@ -256,7 +256,7 @@ func loadConfig(cmd command, args []string, e env, own func(*flag.FlagSet)) (*co
 		if cmd.args != "" && strings.HasPrefix(err.Error(), "flag provided but not defined") {
 			// A kid is base64url, so one in 64 starts with "-", and a
 			// username may too: the flag package takes either for a flag.
-			return nil, nil, usageErr("%v (an argument that starts with - goes after --, as in latchkey keys retire -- KID)", err)
+			return nil, nil, usageErr("%v (if that is an argument, not a flag, put -- before it)", err)
 		}
 		return nil, nil, usageErr("%v", err)
 	}

@@ -154,7 +154,7 @@ func TestOperatorCommands(t *testing.T) {
 			}
 			_, err = runCmd(t, vars, "", "keys", "retire", "-no-such-kid")
 			exitsTwo(t, err, "retire a kid that starts with - without --")
-			if err == nil || !strings.Contains(err.Error(), "goes after --") {
+			if err == nil || !strings.Contains(err.Error(), "put -- before it") {
 				t.Errorf("retire -no-such-kid: %v; want a hint to put it after --", err)
 			}
 
