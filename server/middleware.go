@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"crypto/rand"
 	"log/slog"
 	"net/http"
@@ -47,13 +48,20 @@ func (s *statusRecorder) Unwrap() http.ResponseWriter { return s.ResponseWriter 
 // with Connection: close, then a short drain before closing, so a proxy in
 // front reads the answer instead of a reset) only when MaxBytesReader is
 // given the connection's own ResponseWriter, which the log's recorder hides.
-func AccessLog(logger *slog.Logger, trusted []netip.Prefix, h http.Handler) http.Handler {
+func AccessLog(logger *slog.Logger, trusted []netip.Prefix, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		id := requestID(r.Header.Get("X-Request-Id"))
-		w.Header().Set("X-Request-Id", id)
-		w.Header().Set("X-Content-Type-Options", "nosniff")
-		r.Body = http.MaxBytesReader(w, r.Body, MaxBodyBytes)
+		h := w.Header()
+		// Canonical keys set directly: Set would canonicalize them again
+		// on every request. nosniff is one shared slice; net/http copies
+		// header values when it writes them, and nothing here changes a
+		// value in place.
+		h["X-Request-Id"] = []string{id}
+		h["X-Content-Type-Options"] = nosniff
+		if r.Body != http.NoBody { // net/http's own empty body: nothing to cap
+			r.Body = http.MaxBytesReader(w, r.Body, MaxBodyBytes)
+		}
 		addr := clientAddr(r, trusted)
 		r = r.WithContext(withClientAddr(r.Context(), addr))
 		rec := &statusRecorder{ResponseWriter: w}
@@ -67,18 +75,35 @@ func AccessLog(logger *slog.Logger, trusted []netip.Prefix, h http.Handler) http
 					bearer.WriteError(rec, http.StatusInternalServerError, "server_error", "The server could not complete the request.")
 				}
 			}
-			// Typed attributes: no value is boxed in an interface.
-			logger.LogAttrs(r.Context(), slog.LevelInfo, "request",
-				slog.String("method", r.Method),
-				slog.String("path", r.URL.Path),
-				slog.Int("status", rec.status),
-				slog.Duration("duration", time.Since(start)),
-				slog.Int("bytes", rec.bytes),
-				slog.String("ip", addr),
-				slog.String("request_id", id))
+			logRequest(r.Context(), logger, r, rec, time.Since(start), addr, id)
 		}()
-		h.ServeHTTP(rec, r)
+		next.ServeHTTP(rec, r)
 	})
+}
+
+// nosniff is the X-Content-Type-Options value of every answer.
+var nosniff = []string{"nosniff"}
+
+// logRequest writes the access line. It hands the record to the handler
+// itself, with no caller's PC: Logger.LogAttrs would walk the stack for
+// one on every request (runtime.Callers, a tenth of the line's cost), and
+// the line's source is always this function. Typed attributes: no value
+// is boxed in an interface.
+func logRequest(ctx context.Context, logger *slog.Logger, r *http.Request, rec *statusRecorder, d time.Duration, addr, id string) {
+	h := logger.Handler()
+	if !h.Enabled(ctx, slog.LevelInfo) {
+		return
+	}
+	line := slog.NewRecord(time.Now(), slog.LevelInfo, "request", 0)
+	line.AddAttrs(
+		slog.String("method", r.Method),
+		slog.String("path", r.URL.Path),
+		slog.Int("status", rec.status),
+		slog.Duration("duration", d),
+		slog.Int("bytes", rec.bytes),
+		slog.String("ip", addr),
+		slog.String("request_id", id))
+	h.Handle(ctx, line)
 }
 
 // requestID keeps a caller's id if it is short and plain, so a trace can
