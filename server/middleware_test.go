@@ -53,3 +53,35 @@ func TestRequestID(t *testing.T) {
 		seen[id] = true
 	}
 }
+
+// TestAccessLine: one line per request in the text handler's format, with
+// the logger's own attributes, the fields in order, and no source; none
+// when the level is above info.
+func TestAccessLine(t *testing.T) {
+	var logs strings.Builder
+	logger := slog.New(slog.NewTextHandler(&logs, nil)).With("server", "books")
+	h := AccessLog(logger, nil, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(http.StatusTeapot)
+		w.Write([]byte("12345"))
+	}))
+	req := httptest.NewRequest("GET", "/books?token=secret", nil)
+	req.RemoteAddr = "192.0.2.7:4000"
+	req.Header.Set("X-Request-Id", "trace-1")
+	w := httptest.NewRecorder()
+	h.ServeHTTP(w, req)
+	line := logs.String()
+	want := regexp.MustCompile(`^time=\S+ level=INFO msg=request server=books method=GET path=/books status=418 duration=\S+ bytes=5 ip=192.0.2.7 request_id=trace-1\n$`)
+	if !want.MatchString(line) {
+		t.Errorf("access line %q, want it to match %s", line, want)
+	}
+	if got := w.Header().Get("X-Content-Type-Options"); got != "nosniff" {
+		t.Errorf("X-Content-Type-Options = %q", got)
+	}
+
+	logs.Reset()
+	quiet := slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	AccessLog(quiet, nil, http.NotFoundHandler()).ServeHTTP(httptest.NewRecorder(), httptest.NewRequest("GET", "/", nil))
+	if logs.Len() != 0 {
+		t.Errorf("at level warn the access log wrote %q", logs.String())
+	}
+}
