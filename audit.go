@@ -80,8 +80,8 @@ const maxAuditPending = 20000
 
 // AuditLog records security events: each is written as a structured log
 // line at once (repeated ones once a minute, see RecordRepeated) and
-// stored in the database in batches by Run, off the request path, so recording costs a login or a refresh no database
-// round trip. A failed write is logged and retried on the next batch; it
+// stored in the database in batches by Run, off the request path, so
+// recording costs a login or a refresh no database round trip. A failed write is logged and retried on the next batch; it
 // never fails the request that caused the event (docs/decisions.md).
 type AuditLog struct {
 	store  Store
@@ -141,7 +141,7 @@ func NewAuditLog(store Store, logger *slog.Logger, now func() time.Time) *AuditL
 
 // Record logs e and queues it for the database, filling its ID and time.
 func (a *AuditLog) Record(ctx context.Context, e AuditEvent) {
-	e.At = a.stamp()
+	e.At = stamp(a.now())
 	if a.observe != nil {
 		a.observe(e)
 	}
@@ -161,7 +161,7 @@ func (a *AuditLog) Record(ctx context.Context, e AuditEvent) {
 // the structured log has the records, not the events counted in them.
 func (a *AuditLog) RecordRepeated(ctx context.Context, e AuditEvent, key string) {
 	now := a.now()
-	e.At = now.UTC().Truncate(time.Microsecond)
+	e.At = stamp(now)
 	if a.observe != nil {
 		a.observe(e)
 	}
@@ -215,8 +215,6 @@ func moreSince(n int, since time.Time) string {
 	}
 	return fmt.Sprintf("; and %d more since %s", n, since.UTC().Format(time.RFC3339))
 }
-
-func (a *AuditLog) stamp() time.Time { return a.now().UTC().Truncate(time.Microsecond) }
 
 // queue logs e and appends it to the events waiting for the database,
 // giving it its ID.

@@ -373,7 +373,7 @@ func (r *KeyRing) rotate(keys []*SigningKey, now time.Time) (KeyChanges, error) 
 // rules on the result, then loads what is stored afterwards.
 func (r *KeyRing) update(ctx context.Context, decide func([]*SigningKey, time.Time) (KeyChanges, error)) error {
 	var after []*SigningKey
-	now := r.cfg.Now().UTC().Truncate(time.Microsecond)
+	now := stamp(r.cfg.Now())
 	err := r.cfg.Store.UpdateSigningKeys(ctx, func(keys []*SigningKey) (KeyChanges, error) {
 		ch, err := decide(keys, now)
 		if err != nil {

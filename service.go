@@ -163,7 +163,11 @@ func (s *Service) Now() time.Time { return s.cfg.Now() }
 
 // now is the Service's clock, in UTC and truncated to the microsecond so
 // that every Store round-trips it exactly.
-func (s *Service) now() time.Time { return s.cfg.Now().UTC().Truncate(time.Microsecond) }
+func (s *Service) now() time.Time { return stamp(s.cfg.Now()) }
+
+// stamp is a time as the stores keep it: UTC, to the microsecond both
+// backends hold.
+func stamp(t time.Time) time.Time { return t.UTC().Truncate(time.Microsecond) }
 
 // TokenPair is what Login and Refresh return.
 type TokenPair struct {
